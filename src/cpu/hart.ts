@@ -1,0 +1,880 @@
+/**
+ * One RISC-V RV32IMAC hart (M/S/U, Sv32): the vCPU engine. It knows nothing of VMs: the executor calls
+ * `run(budget)` and gets back an Exit code, as with KVM_RUN. Time is an input (`time`), never read from a clock,
+ * so the threaded and the deterministic executors run exactly the same code.
+ *
+ * Performance notes (the interpreter is also the reference for the translator):
+ *  - instructions are pre-decoded once per physical code page into an Int32Array of [word, imm] pairs;
+ *  - loads/stores go through direct-mapped TLBs holding the RAM byte offset of each virtual page, so the
+ *    common case is one compare and one typed-array access; MMIO, faults and misses take the slow path;
+ *  - pages holding decoded code are never entered in the store TLB, so a store to code takes the slow path
+ *    and invalidates the decoded page (self-modifying code works; FENCE.I drops every decoded page).
+ */
+import { GuestMemory, PAGE_SIZE } from './memory.js';
+import { Decoded, Op, decode16, decode32 } from './decode.js';
+import {
+  CAUSE_NAMES, Cause, Csr, Irq, MEDELEG_MASK, MIP_MASK, MSTATUS_WRITABLE, Mstatus, Priv, SIP_MASK, SSTATUS_MASK,
+} from './csr.js';
+
+/** Memory-mapped devices outside RAM. `undefined` from read / `false` from write means an access fault. */
+export interface Mmio {
+  read(paddr: number, size: 1 | 2 | 4): number | undefined;
+  write(paddr: number, size: 1 | 2 | 4, value: number): boolean;
+}
+
+/** Why `run` returned. */
+export const Exit = {
+  /** The instruction budget ran out. */
+  Budget: 0,
+  /** WFI with no interrupt pending: the executor may sleep until one is. pc is past the WFI. */
+  Wfi: 1,
+  /** ECALL from S-mode with `sbiMode`: the SBI call is in a0-a7; the hypervisor handles it and sets a0/a1. pc is past it. */
+  Ecall: 2,
+  /** A pause-loop exit (PLE): the hart has been spinning on PAUSE (see `pleGap`/`pleWindow`), or every PAUSE when `exitOnPause`. */
+  Pause: 3,
+  /** The hart trapped into a handler that itself faulted at once (e.g. no trap vector): unrecoverable. */
+  TrapLoop: 4,
+} as const;
+export type ExitCode = (typeof Exit)[keyof typeof Exit];
+
+export interface HartOptions {
+  hartId?: number;
+  mmio?: Mmio;
+  /** Guest mode of a KVM-style hypervisor: S-mode ECALLs exit to the host (SBI), there is no M-mode software. */
+  sbiMode?: boolean;
+}
+
+const TLB_BITS = 8;
+const TLB_SIZE = 1 << TLB_BITS;
+const TLB_MASK = TLB_SIZE - 1;
+const STRADDLE = 1 << 31;
+const NO_DEVICE: Mmio = { read: () => undefined, write: () => false };
+
+const enum Access { Fetch = 0, Load = 1, Store = 2 }
+const enum Pte { V = 1, R = 2, W = 4, X = 8, U = 16, G = 32, A = 64, D = 128 }
+
+export class Hart {
+  readonly mem: GuestMemory;
+  readonly hartId: number;
+  /** x0..x31, then the sink register 32 that absorbs writes to x0. */
+  readonly regs = new Int32Array(34);
+  /** Program counter (kept as int32 internally; read it with `>>> 0`). */
+  pc = 0x80000000 | 0;
+  priv: number = Priv.M;
+  /** Retired instructions (exact). */
+  instret = 0;
+  /** Current value of the time CSR, in timebase ticks; set by the executor. */
+  time = 0;
+  /** Pause-loop exiting: a PAUSE more than `pleGap` instructions after the previous one starts a new spin;
+   *  a spin longer than `pleWindow` instructions exits with Exit.Pause. `pleGap` 0 turns PLE off. */
+  pleGap = 0;
+  pleWindow = 4096;
+  /** Exit on every PAUSE instruction (a scheduler that counts pauses itself). */
+  exitOnPause = false;
+  /** Count of PAUSE instructions executed. */
+  pauses = 0;
+  readonly sbiMode: boolean;
+  mmio: Mmio;
+
+  // CSRs
+  mstatus = 0; misa = (1 << 30) | (1 << 0) | (1 << 2) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20); // RV32 A C I M S U
+  medeleg = 0; mideleg = 0; mie = 0; mip = 0; mtvec = 0; mcounteren = 0; mscratch = 0; mepc = 0; mcause = 0; mtval = 0;
+  stvec = 0; scounteren = 0; sscratch = 0; sepc = 0; scause = 0; stval = 0; satp = 0;
+  menvcfg = 0; senvcfg = 0; mcountinhibit = 0;
+  cycleDelta = 0;
+  readonly pmpcfg = new Int32Array(4);
+  readonly pmpaddr = new Int32Array(16);
+
+  // LR/SC reservation (physical RAM byte offset, or -1) and the value LR saw.
+  private resOff = -1;
+  private resVal = 0;
+
+  // TLBs: tag = virtual page number (or -1), value = RAM byte offset of the page.
+  private readonly fetchTag = new Int32Array(TLB_SIZE).fill(-1);
+  private readonly fetchOff = new Int32Array(TLB_SIZE);
+  private readonly loadTag = new Int32Array(TLB_SIZE).fill(-1);
+  private readonly loadOff = new Int32Array(TLB_SIZE);
+  private readonly storeTag = new Int32Array(TLB_SIZE).fill(-1);
+  private readonly storeOff = new Int32Array(TLB_SIZE);
+  /** Decoded code pages, indexed by RAM page number: [word, imm] per halfword slot. */
+  private code: (Int32Array | undefined)[];
+  /** Set when a store hits a decoded page, so the run loop re-fetches its current page. */
+  private codeDirty = false;
+  private readonly dec: Decoded = { word: 0, imm: 0 };
+
+  // Trap bookkeeping for the run loop (no exceptions, no allocation on the hot path).
+  private trapped = false;
+  private runTraps = 0;
+  private lastTrapCause = -1;
+  private lastTrapPc = 0;
+  private lastTrapTval = 0;
+  private trapLoop = false;
+  private spinStart = 0;
+  private lastPause = -1e18;
+  /** Set by CSR writes, SFENCE.VMA and interrupts: the run loop must re-translate its code page. */
+  private refetch = false;
+
+  constructor(mem: GuestMemory, opts: HartOptions = {}) {
+    this.mem = mem;
+    this.hartId = opts.hartId ?? 0;
+    this.mmio = opts.mmio ?? NO_DEVICE;
+    this.sbiMode = opts.sbiMode ?? false;
+    this.code = new Array(mem.size / PAGE_SIZE);
+    if (this.sbiMode) {
+      // No M-mode software: every S-level interrupt and exception is delegated, as under KVM.
+      this.mideleg = SIP_MASK;
+      this.medeleg = MEDELEG_MASK & ~(1 << Cause.ECALL_S);
+      this.mcounteren = 7;
+      this.priv = Priv.S;
+    }
+  }
+
+  /** Puts the hart at `pc` in privilege `priv` with cleared registers' pending state kept. */
+  reset(pc: number, priv: number): void {
+    this.pc = pc | 0;
+    this.priv = priv;
+    this.resOff = -1;
+    this.flushTlb();
+  }
+
+  /** A readable description of the last trap (for errors and conformance reports). */
+  trapInfo(): string {
+    if (this.lastTrapCause < 0) return 'no trap';
+    const intr = this.lastTrapCause < 0 || (this.lastTrapCause & 0x80000000) !== 0;
+    const name = intr ? `interrupt ${this.lastTrapCause & 0x7fffffff}` : (CAUSE_NAMES[this.lastTrapCause] ?? `cause ${this.lastTrapCause}`);
+    return `${name} (tval 0x${(this.lastTrapTval >>> 0).toString(16)}) at pc 0x${(this.lastTrapPc >>> 0).toString(16)}` +
+      (this.trapLoop ? ', and its trap handler faulted at once' : '');
+  }
+
+  /** Drops every translation (satp, privilege or status changes, SFENCE.VMA). */
+  flushTlb(): void {
+    this.fetchTag.fill(-1);
+    this.loadTag.fill(-1);
+    this.storeTag.fill(-1);
+  }
+
+  /** Drops every decoded instruction (FENCE.I, remote fence.i). */
+  flushCode(): void {
+    this.code.fill(undefined);
+    this.codeDirty = true;
+  }
+
+  /** The pending-and-enabled interrupt bits, ignoring global enables (what wakes WFI). */
+  wakeable(): boolean {
+    return (this.mip & this.mie) !== 0;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The run loop.
+
+  /** Runs up to `budget` instructions; returns an Exit code. */
+  run(budget: number): number {
+    this.runTraps = 0;
+    this.checkInterrupts();
+    const r = this.regs;
+    const m32 = this.mem.i32;
+    const m16 = this.mem.u16;
+    const m8 = this.mem.u8;
+    const ltag = this.loadTag, loff = this.loadOff, stag = this.storeTag, soff = this.storeOff;
+    let pc = this.pc | 0;
+    let vpage = -1;
+    let page: Int32Array = EMPTY_PAGE;
+    let left = budget;
+    let exit: number = Exit.Budget;
+    this.codeDirty = false;
+
+    while (left > 0) {
+      left--;
+      if ((pc >>> 12) !== vpage) {
+        this.pc = pc;
+        const p = this.fetchPage(pc);
+        if (p === undefined) { // fetch fault taken
+          this.trapped = false; pc = this.pc; vpage = -1;
+          if (this.trapLoop) { exit = Exit.TrapLoop; break; }
+          continue;
+        }
+        page = p; vpage = pc >>> 12;
+      }
+      const i = pc & 0xffe;
+      let c = page[i];
+      if (c <= 0) {
+        this.pc = pc;
+        c = this.decodeAt(pc, page, i);
+        if (c === 0) { this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; break; } continue; }
+      }
+      const imm = page[i + 1];
+      const len = (c >> 24) & 7;
+      switch (c & 0xff) {
+        case Op.ADDI: r[(c >> 8) & 63] = r[(c >> 14) & 31] + imm; pc = pc + len | 0; break;
+        case Op.SLTI: r[(c >> 8) & 63] = r[(c >> 14) & 31] < imm ? 1 : 0; pc = pc + len | 0; break;
+        case Op.SLTIU: r[(c >> 8) & 63] = (r[(c >> 14) & 31] >>> 0) < (imm >>> 0) ? 1 : 0; pc = pc + len | 0; break;
+        case Op.XORI: r[(c >> 8) & 63] = r[(c >> 14) & 31] ^ imm; pc = pc + len | 0; break;
+        case Op.ORI: r[(c >> 8) & 63] = r[(c >> 14) & 31] | imm; pc = pc + len | 0; break;
+        case Op.ANDI: r[(c >> 8) & 63] = r[(c >> 14) & 31] & imm; pc = pc + len | 0; break;
+        case Op.SLLI: r[(c >> 8) & 63] = r[(c >> 14) & 31] << imm; pc = pc + len | 0; break;
+        case Op.SRLI: r[(c >> 8) & 63] = r[(c >> 14) & 31] >>> imm; pc = pc + len | 0; break;
+        case Op.SRAI: r[(c >> 8) & 63] = r[(c >> 14) & 31] >> imm; pc = pc + len | 0; break;
+        case Op.ADD: r[(c >> 8) & 63] = r[(c >> 14) & 31] + r[(c >> 19) & 31]; pc = pc + len | 0; break;
+        case Op.SUB: r[(c >> 8) & 63] = r[(c >> 14) & 31] - r[(c >> 19) & 31]; pc = pc + len | 0; break;
+        case Op.SLL: r[(c >> 8) & 63] = r[(c >> 14) & 31] << (r[(c >> 19) & 31] & 31); pc = pc + len | 0; break;
+        case Op.SLT: r[(c >> 8) & 63] = r[(c >> 14) & 31] < r[(c >> 19) & 31] ? 1 : 0; pc = pc + len | 0; break;
+        case Op.SLTU: r[(c >> 8) & 63] = (r[(c >> 14) & 31] >>> 0) < (r[(c >> 19) & 31] >>> 0) ? 1 : 0; pc = pc + len | 0; break;
+        case Op.XOR: r[(c >> 8) & 63] = r[(c >> 14) & 31] ^ r[(c >> 19) & 31]; pc = pc + len | 0; break;
+        case Op.SRL: r[(c >> 8) & 63] = r[(c >> 14) & 31] >>> (r[(c >> 19) & 31] & 31); pc = pc + len | 0; break;
+        case Op.SRA: r[(c >> 8) & 63] = r[(c >> 14) & 31] >> (r[(c >> 19) & 31] & 31); pc = pc + len | 0; break;
+        case Op.OR: r[(c >> 8) & 63] = r[(c >> 14) & 31] | r[(c >> 19) & 31]; pc = pc + len | 0; break;
+        case Op.AND: r[(c >> 8) & 63] = r[(c >> 14) & 31] & r[(c >> 19) & 31]; pc = pc + len | 0; break;
+        case Op.MUL: r[(c >> 8) & 63] = Math.imul(r[(c >> 14) & 31], r[(c >> 19) & 31]); pc = pc + len | 0; break;
+        case Op.MULH: r[(c >> 8) & 63] = mulh(r[(c >> 14) & 31], r[(c >> 19) & 31]); pc = pc + len | 0; break;
+        case Op.MULHSU: r[(c >> 8) & 63] = mulhsu(r[(c >> 14) & 31], r[(c >> 19) & 31]); pc = pc + len | 0; break;
+        case Op.MULHU: r[(c >> 8) & 63] = mulhu(r[(c >> 14) & 31], r[(c >> 19) & 31]); pc = pc + len | 0; break;
+        case Op.DIV: {
+          const a = r[(c >> 14) & 31], b = r[(c >> 19) & 31];
+          r[(c >> 8) & 63] = b === 0 ? -1 : (a === -0x80000000 && b === -1) ? a : (a / b) | 0;
+          pc = pc + len | 0; break;
+        }
+        case Op.DIVU: {
+          const a = r[(c >> 14) & 31] >>> 0, b = r[(c >> 19) & 31] >>> 0;
+          r[(c >> 8) & 63] = b === 0 ? -1 : (a / b) >>> 0;
+          pc = pc + len | 0; break;
+        }
+        case Op.REM: {
+          const a = r[(c >> 14) & 31], b = r[(c >> 19) & 31];
+          r[(c >> 8) & 63] = b === 0 ? a : (a === -0x80000000 && b === -1) ? 0 : (a % b) | 0;
+          pc = pc + len | 0; break;
+        }
+        case Op.REMU: {
+          const a = r[(c >> 14) & 31] >>> 0, b = r[(c >> 19) & 31] >>> 0;
+          r[(c >> 8) & 63] = b === 0 ? a : (a % b) | 0;
+          pc = pc + len | 0; break;
+        }
+        case Op.AUIPC: r[(c >> 8) & 63] = pc + imm; pc = pc + len | 0; break;
+        case Op.JAL: r[(c >> 8) & 63] = pc + len; pc = pc + imm | 0; break;
+        case Op.JALR: { const t = (r[(c >> 14) & 31] + imm) & ~1; r[(c >> 8) & 63] = pc + len; pc = t; break; }
+        case Op.BEQ: pc = r[(c >> 14) & 31] === r[(c >> 19) & 31] ? pc + imm | 0 : pc + len | 0; break;
+        case Op.BNE: pc = r[(c >> 14) & 31] !== r[(c >> 19) & 31] ? pc + imm | 0 : pc + len | 0; break;
+        case Op.BLT: pc = r[(c >> 14) & 31] < r[(c >> 19) & 31] ? pc + imm | 0 : pc + len | 0; break;
+        case Op.BGE: pc = r[(c >> 14) & 31] >= r[(c >> 19) & 31] ? pc + imm | 0 : pc + len | 0; break;
+        case Op.BLTU: pc = (r[(c >> 14) & 31] >>> 0) < (r[(c >> 19) & 31] >>> 0) ? pc + imm | 0 : pc + len | 0; break;
+        case Op.BGEU: pc = (r[(c >> 14) & 31] >>> 0) >= (r[(c >> 19) & 31] >>> 0) ? pc + imm | 0 : pc + len | 0; break;
+
+        case Op.LW: {
+          const a = r[(c >> 14) & 31] + imm | 0;
+          const t = (a >>> 12) & TLB_MASK;
+          if (ltag[t] === (a >>> 12) && (a & 3) === 0) r[(c >> 8) & 63] = m32[(loff[t] + (a & 0xfff)) >> 2];
+          else {
+            this.pc = pc; const v = this.loadSlow(a, 4);
+            if (this.trapped) { this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; left = 0; } break; }
+            r[(c >> 8) & 63] = v;
+          }
+          pc = pc + len | 0; break;
+        }
+        case Op.LH: case Op.LHU: {
+          const a = r[(c >> 14) & 31] + imm | 0;
+          const t = (a >>> 12) & TLB_MASK;
+          let v: number;
+          if (ltag[t] === (a >>> 12) && (a & 1) === 0) v = m16[(loff[t] + (a & 0xfff)) >> 1];
+          else {
+            this.pc = pc; v = this.loadSlow(a, 2);
+            if (this.trapped) { this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; left = 0; } break; }
+          }
+          r[(c >> 8) & 63] = (c & 0xff) === Op.LH ? (v << 16) >> 16 : v & 0xffff;
+          pc = pc + len | 0; break;
+        }
+        case Op.LB: case Op.LBU: {
+          const a = r[(c >> 14) & 31] + imm | 0;
+          const t = (a >>> 12) & TLB_MASK;
+          let v: number;
+          if (ltag[t] === (a >>> 12)) v = m8[loff[t] + (a & 0xfff)];
+          else {
+            this.pc = pc; v = this.loadSlow(a, 1);
+            if (this.trapped) { this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; left = 0; } break; }
+          }
+          r[(c >> 8) & 63] = (c & 0xff) === Op.LB ? (v << 24) >> 24 : v & 0xff;
+          pc = pc + len | 0; break;
+        }
+        case Op.SW: case Op.SH: case Op.SB: {
+          const a = r[(c >> 14) & 31] + imm | 0;
+          const v = r[(c >> 19) & 31];
+          const t = (a >>> 12) & TLB_MASK;
+          const op = c & 0xff;
+          const size = op === Op.SW ? 4 : op === Op.SH ? 2 : 1;
+          if (stag[t] === (a >>> 12) && (a & (size - 1)) === 0) {
+            const o = soff[t] + (a & 0xfff);
+            if (size === 4) m32[o >> 2] = v; else if (size === 2) m16[o >> 1] = v; else m8[o] = v;
+          } else {
+            this.pc = pc; this.storeSlow(a, size, v);
+            if (this.trapped) { this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; left = 0; } break; }
+            if (this.codeDirty) { this.codeDirty = false; vpage = -1; } // the store hit decoded code (possibly this page)
+          }
+          pc = pc + len | 0; break;
+        }
+
+        case Op.PAUSE:
+          this.pauses++;
+          pc = pc + len | 0;
+          if (this.exitOnPause) { exit = Exit.Pause; left = 0; break; }
+          if (this.pleGap > 0) {
+            const now = this.instret + (budget - left) - this.runTraps;
+            if (now - this.lastPause > this.pleGap) this.spinStart = now;
+            this.lastPause = now;
+            if (now - this.spinStart > this.pleWindow) { this.spinStart = now; exit = Exit.Pause; left = 0; }
+          }
+          break;
+        case Op.FENCE:
+          Atomics.load(m32, 0); // an ordering point for the guest's fences (plain accesses may be reordered by V8 otherwise)
+          pc = pc + len | 0; break;
+        case Op.FENCE_I:
+          this.flushCode();
+          this.codeDirty = false; vpage = -1;
+          pc = pc + len | 0;
+          break;
+
+        case Op.ILLEGAL:
+          this.pc = pc; this.raise(Cause.ILLEGAL_INST, imm);
+          this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; left = 0; }
+          break;
+
+        default: {
+          // System, CSR and atomic instructions: rare enough for a method call. Commit the retired count first
+          // so counters read exactly, and write pc back for traps.
+          this.instret += (budget - left - 1) - this.runTraps;
+          budget = left + 1;
+          this.runTraps = 0;
+          this.pc = pc;
+          const e = this.execSlow(c, imm);
+          pc = this.pc;
+          if (this.trapped) { this.trapped = false; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; left = 0; } break; }
+          if (this.refetch || this.codeDirty) { this.refetch = false; this.codeDirty = false; vpage = -1; }
+          if (e >= 0) { exit = e; left = 0; }
+          break;
+        }
+      }
+    }
+    this.pc = pc;
+    this.instret += (budget - left) - this.runTraps;
+    this.runTraps = 0;
+    return exit;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Instruction fetch and decode.
+
+  /** Translates pc's page for execution and returns its decoded page, or undefined after raising a fault. */
+  private fetchPage(pc: number): Int32Array | undefined {
+    const vpn = pc >>> 12;
+    const t = vpn & TLB_MASK;
+    let off: number;
+    if (this.fetchTag[t] === vpn) off = this.fetchOff[t];
+    else {
+      const pa = this.translate(pc, Access.Fetch);
+      if (pa === -1) return undefined;
+      const o = pa - this.mem.base;
+      if (o < 0 || o >= this.mem.size) { this.raise(Cause.INST_ACCESS, pc); return undefined; }
+      off = o & ~0xfff;
+      this.fetchTag[t] = vpn; this.fetchOff[t] = off;
+    }
+    const pn = off >>> 12;
+    let p = this.code[pn];
+    if (p === undefined) {
+      p = new Int32Array(PAGE_SIZE + 2);
+      this.code[pn] = p;
+      // A page now holds code: stores to it must take the slow path so they invalidate it.
+      this.storeTag.fill(-1);
+    }
+    return p;
+  }
+
+  /** Decodes the instruction at pc into its slot; returns the word, or 0 after raising a fault. */
+  private decodeAt(pc: number, page: Int32Array, i: number): number {
+    const t = (pc >>> 12) & TLB_MASK;
+    const off = this.fetchOff[t] + (pc & 0xfff);
+    const lo = this.mem.u16[off >> 1];
+    const d = this.dec;
+    if ((lo & 3) !== 3) {
+      decode16(lo, d);
+    } else if ((pc & 0xfff) !== 0xffe) {
+      decode32(lo | (this.mem.u16[(off >> 1) + 1] << 16), d);
+    } else {
+      // The instruction straddles two pages: fetch the upper half through the MMU, and never cache it.
+      const pa = this.translate(pc + 2 | 0, Access.Fetch);
+      if (pa === -1) return 0;
+      const o = pa - this.mem.base;
+      if (o < 0 || o >= this.mem.size) { this.raise(Cause.INST_ACCESS, pc + 2 | 0); return 0; }
+      decode32(lo | (this.mem.u16[o >> 1] << 16), d);
+      page[i + 1] = d.imm;
+      return d.word | STRADDLE;
+    }
+    page[i] = d.word;
+    page[i + 1] = d.imm;
+    return d.word;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Memory: Sv32 translation and the slow load/store paths.
+
+  /** The privilege that data accesses use (MPRV). */
+  private dataPriv(): number {
+    return this.priv === Priv.M && (this.mstatus & Mstatus.MPRV) !== 0 ? (this.mstatus >>> 11) & 3 : this.priv;
+  }
+
+  /**
+   * Translates a virtual address; returns the physical address (unsigned, below 2^32), or -1 after raising
+   * the page fault. Physical addresses above 4 GiB (Sv32 has 34 bits) become access faults via -2 → raise.
+   */
+  private translate(va: number, access: number): number {
+    const priv = access === Access.Fetch ? this.priv : this.dataPriv();
+    if (priv === Priv.M || (this.satp >>> 31) === 0) return va >>> 0;
+    const fault = access === Access.Fetch ? Cause.INST_PAGE_FAULT : access === Access.Load ? Cause.LOAD_PAGE_FAULT : Cause.STORE_PAGE_FAULT;
+    const accessFault = access === Access.Fetch ? Cause.INST_ACCESS : access === Access.Load ? Cause.LOAD_ACCESS : Cause.STORE_ACCESS;
+    let table = (this.satp & 0x3fffff) * PAGE_SIZE; // may exceed 2^32: then it is not RAM
+    let level = 1;
+    const mem = this.mem;
+    for (;;) {
+      const vpn = level === 1 ? va >>> 22 : (va >>> 12) & 0x3ff;
+      const pteAddr = table + vpn * 4;
+      const po = pteAddr - mem.base;
+      if (po < 0 || po + 4 > mem.size) { this.raise(accessFault, va); return -1; }
+      let pte = Atomics.load(mem.i32, po >> 2);
+      if ((pte & Pte.V) === 0 || ((pte & Pte.R) === 0 && (pte & Pte.W) !== 0)) { this.raise(fault, va); return -1; }
+      if ((pte & (Pte.R | Pte.X)) === 0) { // pointer to the next level
+        if (level === 0) { this.raise(fault, va); return -1; }
+        table = (pte >>> 10) * PAGE_SIZE;
+        level = 0;
+        continue;
+      }
+      // Leaf: permission checks.
+      if ((pte & Pte.U) !== 0) {
+        if (priv === Priv.S && (access === Access.Fetch || (this.mstatus & Mstatus.SUM) === 0)) { this.raise(fault, va); return -1; }
+      } else if (priv === Priv.U) { this.raise(fault, va); return -1; }
+      if (access === Access.Fetch ? (pte & Pte.X) === 0
+        : access === Access.Load ? ((pte & Pte.R) === 0 && ((this.mstatus & Mstatus.MXR) === 0 || (pte & Pte.X) === 0))
+          : (pte & Pte.W) === 0) { this.raise(fault, va); return -1; }
+      const ppn = pte >>> 10;
+      if (level === 1 && (ppn & 0x3ff) !== 0) { this.raise(fault, va); return -1; } // misaligned superpage
+      // A and D bits are set by the hardware, atomically with respect to other harts.
+      const need = Pte.A | (access === Access.Store ? Pte.D : 0);
+      while ((pte & need) !== need) {
+        const seen = Atomics.compareExchange(mem.i32, po >> 2, pte, pte | need);
+        if (seen === pte) break;
+        pte = seen;
+        if ((pte & Pte.V) === 0) { this.raise(fault, va); return -1; }
+      }
+      const pa = level === 1 ? (ppn >>> 10) * 0x400000 + (va & 0x3fffff) : ppn * PAGE_SIZE + (va & 0xfff);
+      if (pa >= 0x100000000) { this.raise(accessFault, va); return -1; }
+      return pa;
+    }
+  }
+
+  /** A load that missed the TLB, is misaligned, or targets MMIO. Sets `trapped` on a fault. */
+  loadSlow(va: number, size: number): number {
+    if ((va & (size - 1)) !== 0) {
+      // Misaligned loads are done byte by byte (each byte may fault on its own page).
+      let v = 0;
+      for (let k = 0; k < size; k++) {
+        const b = this.loadSlow(va + k | 0, 1);
+        if (this.trapped) return 0; // tval is the faulting byte's address, as the spec allows
+        v |= b << (8 * k);
+      }
+      return v;
+    }
+    const pa = this.translate(va, Access.Load);
+    if (pa === -1) return 0;
+    const o = pa - this.mem.base;
+    if (o >= 0 && o < this.mem.size) {
+      const vpn = va >>> 12, t = vpn & TLB_MASK;
+      this.loadTag[t] = vpn; this.loadOff[t] = o & ~0xfff;
+      return size === 4 ? this.mem.i32[o >> 2] : size === 2 ? this.mem.u16[o >> 1] : this.mem.u8[o];
+    }
+    const v = this.mmio.read(pa, size as 1 | 2 | 4);
+    if (v === undefined) { this.raise(Cause.LOAD_ACCESS, va); return 0; }
+    return v;
+  }
+
+  /** A store that missed the TLB, is misaligned, targets MMIO or a page holding decoded code. */
+  storeSlow(va: number, size: number, value: number): void {
+    if ((va & (size - 1)) !== 0) {
+      // Check every byte's translation first so a fault leaves memory unchanged.
+      for (let k = 0; k < size; k++) {
+        const pa = this.translate(va + k | 0, Access.Store);
+        if (pa === -1) return;
+        const o = pa - this.mem.base;
+        if (!(o >= 0 && o < this.mem.size)) { this.raise(Cause.STORE_ACCESS, va); return; }
+      }
+      for (let k = 0; k < size; k++) this.storeSlow(va + k | 0, 1, value >>> (8 * k));
+      return;
+    }
+    const pa = this.translate(va, Access.Store);
+    if (pa === -1) return;
+    const o = pa - this.mem.base;
+    if (o >= 0 && o < this.mem.size) {
+      const pn = o >>> 12;
+      if (this.code[pn] !== undefined) { this.code[pn] = undefined; this.codeDirty = true; }
+      else { const vpn = va >>> 12, t = vpn & TLB_MASK; this.storeTag[t] = vpn; this.storeOff[t] = o & ~0xfff; }
+      if (this.resOff >= 0 && (o & ~3) === this.resOff) this.resOff = -1;
+      if (size === 4) this.mem.i32[o >> 2] = value; else if (size === 2) this.mem.u16[o >> 1] = value; else this.mem.u8[o] = value;
+      return;
+    }
+    if (!this.mmio.write(pa, size as 1 | 2 | 4, value)) this.raise(Cause.STORE_ACCESS, va);
+  }
+
+  /** Translates an AMO/LR/SC address to a RAM word index, or -1 after raising a fault. */
+  private amoIndex(va: number, isLoad: boolean): number {
+    if ((va & 3) !== 0) { this.raise(isLoad ? Cause.LOAD_MISALIGNED : Cause.STORE_MISALIGNED, va); return -1; }
+    const pa = this.translate(va, isLoad ? Access.Load : Access.Store);
+    if (pa === -1) return -1;
+    const o = pa - this.mem.base;
+    if (o < 0 || o >= this.mem.size) { this.raise(isLoad ? Cause.LOAD_ACCESS : Cause.STORE_ACCESS, va); return -1; }
+    if (!isLoad) {
+      const pn = o >>> 12;
+      if (this.code[pn] !== undefined) { this.code[pn] = undefined; this.codeDirty = true; }
+    }
+    return o >> 2;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // System, CSR and atomic instructions.
+
+  /** Executes a rare instruction at this.pc; returns an Exit code to leave the loop, or -1 to go on. */
+  private execSlow(c: number, imm: number): number {
+    const r = this.regs;
+    const rd = (c >> 8) & 63, rs1 = (c >> 14) & 31, rs2 = (c >> 19) & 31, len = (c >> 24) & 7;
+    const pc = this.pc;
+    const m32 = this.mem.i32;
+    switch (c & 0xff) {
+      case Op.ECALL:
+        if (this.priv === Priv.S && this.sbiMode) { this.pc = pc + 4 | 0; return Exit.Ecall; }
+        this.raise(this.priv === Priv.U ? Cause.ECALL_U : this.priv === Priv.S ? Cause.ECALL_S : Cause.ECALL_M, 0);
+        return -1;
+      case Op.EBREAK:
+        this.raise(Cause.BREAKPOINT, pc);
+        return -1;
+      case Op.MRET: {
+        if (this.priv !== Priv.M) { this.raise(Cause.ILLEGAL_INST, imm); return -1; }
+        const s = this.mstatus;
+        const mpp = (s >>> 11) & 3;
+        let ns = (s & ~(Mstatus.MIE | Mstatus.MPP)) | Mstatus.MPIE | ((s & Mstatus.MPIE) ? Mstatus.MIE : 0);
+        if (mpp !== Priv.M) ns &= ~Mstatus.MPRV;
+        this.mstatus = ns;
+        this.setPriv(mpp === 2 ? Priv.U : mpp);
+        this.pc = this.mepc & ~1;
+        this.resOff = -1;
+        this.checkInterrupts();
+        return -1;
+      }
+      case Op.SRET: {
+        if (this.priv === Priv.U || (this.priv === Priv.S && (this.mstatus & Mstatus.TSR))) { this.raise(Cause.ILLEGAL_INST, imm); return -1; }
+        const s = this.mstatus;
+        const spp = (s & Mstatus.SPP) ? Priv.S : Priv.U;
+        this.mstatus = ((s & ~(Mstatus.SIE | Mstatus.SPP | Mstatus.MPRV)) | Mstatus.SPIE | ((s & Mstatus.SPIE) ? Mstatus.SIE : 0));
+        this.setPriv(spp);
+        this.pc = this.sepc & ~1;
+        this.resOff = -1;
+        this.checkInterrupts();
+        return -1;
+      }
+      case Op.WFI:
+        if (this.priv === Priv.U || (this.priv === Priv.S && (this.mstatus & Mstatus.TW))) { this.raise(Cause.ILLEGAL_INST, imm); return -1; }
+        this.pc = pc + 4 | 0;
+        if (this.wakeable()) { this.checkInterrupts(); return -1; }
+        return Exit.Wfi;
+      case Op.SFENCE_VMA:
+        if (this.priv === Priv.U || (this.priv === Priv.S && (this.mstatus & Mstatus.TVM))) { this.raise(Cause.ILLEGAL_INST, imm); return -1; }
+        this.flushTlb();
+        this.pc = pc + 4 | 0;
+        this.refetch = true;
+        return -1;
+      case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI: {
+        const op = c & 0xff;
+        const csr = imm;
+        const src = op >= Op.CSRRWI ? rs1 : r[rs1];
+        const kind = op >= Op.CSRRWI ? op - 3 : op; // CSRRW / CSRRS / CSRRC
+        const writes = kind === Op.CSRRW || rs1 !== 0;
+        const reads = kind !== Op.CSRRW || rd !== 0;
+        if (!this.csrAllowed(csr, writes)) { this.raise(Cause.ILLEGAL_INST, this.lastInst(c, imm, rd, rs1)); return -1; }
+        let old = 0;
+        if (reads || kind !== Op.CSRRW) {
+          const v = this.csrRead(csr);
+          if (v === undefined) { this.raise(Cause.ILLEGAL_INST, this.lastInst(c, imm, rd, rs1)); return -1; }
+          old = v;
+        }
+        if (writes) {
+          const nv = kind === Op.CSRRW ? src : kind === Op.CSRRS ? old | src : old & ~src;
+          if (!this.csrWrite(csr, nv | 0)) { this.raise(Cause.ILLEGAL_INST, this.lastInst(c, imm, rd, rs1)); return -1; }
+        }
+        if (rd !== 0) r[rd] = old;
+        this.pc = pc + 4 | 0;
+        if (writes) { this.refetch = true; this.checkInterrupts(); }
+        return -1;
+      }
+      case Op.LR_W: {
+        const a = r[rs1];
+        const idx = this.amoIndex(a, true);
+        if (idx < 0) return -1;
+        const v = Atomics.load(m32, idx);
+        this.resOff = idx << 2; this.resVal = v;
+        r[rd] = v;
+        break;
+      }
+      case Op.SC_W: {
+        const a = r[rs1];
+        const idx = this.amoIndex(a, false);
+        if (idx < 0) return -1;
+        // SC succeeds if the reservation is ours and memory still holds what LR saw (compare-and-swap).
+        let ok = false;
+        if (this.resOff === idx << 2) ok = Atomics.compareExchange(m32, idx, this.resVal, r[rs2]) === this.resVal;
+        this.resOff = -1;
+        r[rd] = ok ? 0 : 1;
+        break;
+      }
+      default: { // AMOs
+        const a = r[rs1];
+        const idx = this.amoIndex(a, false);
+        if (idx < 0) return -1;
+        const b = r[rs2];
+        let old: number;
+        switch (c & 0xff) {
+          case Op.AMOSWAP_W: old = Atomics.exchange(m32, idx, b); break;
+          case Op.AMOADD_W: old = Atomics.add(m32, idx, b); break;
+          case Op.AMOXOR_W: old = Atomics.xor(m32, idx, b); break;
+          case Op.AMOAND_W: old = Atomics.and(m32, idx, b); break;
+          case Op.AMOOR_W: old = Atomics.or(m32, idx, b); break;
+          default: {
+            // min/max: a compare-and-swap loop.
+            const op = c & 0xff;
+            for (;;) {
+              old = Atomics.load(m32, idx);
+              const nv = op === Op.AMOMIN_W ? (old < b ? old : b) : op === Op.AMOMAX_W ? (old > b ? old : b)
+                : op === Op.AMOMINU_W ? ((old >>> 0) < (b >>> 0) ? old : b) : ((old >>> 0) > (b >>> 0) ? old : b);
+              if (Atomics.compareExchange(m32, idx, old, nv) === old) break;
+            }
+          }
+        }
+        if (this.resOff === idx << 2) this.resOff = -1;
+        r[rd] = old;
+        break;
+      }
+    }
+    this.pc = pc + len | 0;
+    return -1;
+  }
+
+  /** Re-assembles a CSR instruction's bits for mtval on an illegal CSR access. */
+  private lastInst(c: number, csr: number, rd: number, rs1: number): number {
+    const op = c & 0xff;
+    const funct3 = op === Op.CSRRW ? 1 : op === Op.CSRRS ? 2 : op === Op.CSRRC ? 3 : op === Op.CSRRWI ? 5 : op === Op.CSRRSI ? 6 : 7;
+    return ((csr << 20) | (rs1 << 15) | (funct3 << 12) | (rd << 7) | 0x73) | 0;
+  }
+
+  private setPriv(p: number): void {
+    if (p !== this.priv) { this.priv = p; this.flushTlb(); }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // CSRs.
+
+  private csrAllowed(csr: number, writes: boolean): boolean {
+    if (((csr >>> 8) & 3) > this.priv) return false;
+    if (writes && (csr >>> 10) === 3) return false;
+    if (csr === Csr.SATP && this.priv === Priv.S && (this.mstatus & Mstatus.TVM)) return false;
+    // Counters from S/U need mcounteren (and scounteren from U).
+    if ((csr >= 0xc00 && csr <= 0xc1f) || (csr >= 0xc80 && csr <= 0xc9f)) {
+      const bit = 1 << (csr & 31);
+      if (this.priv < Priv.M && (this.mcounteren & bit) === 0) return false;
+      if (this.priv === Priv.U && (this.scounteren & bit) === 0) return false;
+    }
+    return true;
+  }
+
+  private cycleNow(): number { return this.instret + this.cycleDelta; }
+
+  /** Reads a CSR; undefined if it does not exist. */
+  csrRead(csr: number): number | undefined {
+    switch (csr) {
+      case Csr.SSTATUS: return this.mstatus & SSTATUS_MASK;
+      case Csr.SIE: return this.mie & this.mideleg;
+      case Csr.STVEC: return this.stvec;
+      case Csr.SCOUNTEREN: return this.scounteren;
+      case Csr.SENVCFG: return this.senvcfg;
+      case Csr.SSCRATCH: return this.sscratch;
+      case Csr.SEPC: return this.sepc;
+      case Csr.SCAUSE: return this.scause;
+      case Csr.STVAL: return this.stval;
+      case Csr.SIP: return this.mip & this.mideleg;
+      case Csr.SATP: return this.satp;
+      case Csr.MSTATUS: return this.mstatus;
+      case Csr.MSTATUSH: return 0;
+      case Csr.MISA: return this.misa;
+      case Csr.MEDELEG: return this.medeleg;
+      case Csr.MIDELEG: return this.mideleg;
+      case Csr.MIE: return this.mie;
+      case Csr.MTVEC: return this.mtvec;
+      case Csr.MCOUNTEREN: return this.mcounteren;
+      case Csr.MENVCFG: return this.menvcfg;
+      case Csr.MENVCFGH: return 0;
+      case Csr.MCOUNTINHIBIT: return this.mcountinhibit;
+      case Csr.MSCRATCH: return this.mscratch;
+      case Csr.MEPC: return this.mepc;
+      case Csr.MCAUSE: return this.mcause;
+      case Csr.MTVAL: return this.mtval;
+      case Csr.MIP: return this.mip;
+      case Csr.MCYCLE: case Csr.CYCLE: return this.cycleNow() % 0x100000000 | 0;
+      case Csr.MCYCLEH: case Csr.CYCLEH: return Math.floor(this.cycleNow() / 0x100000000) | 0;
+      case Csr.MINSTRET: case Csr.INSTRET: return this.instret % 0x100000000 | 0;
+      case Csr.MINSTRETH: case Csr.INSTRETH: return Math.floor(this.instret / 0x100000000) | 0;
+      case Csr.TIME: return this.time % 0x100000000 | 0;
+      case Csr.TIMEH: return Math.floor(this.time / 0x100000000) | 0;
+      case Csr.MVENDORID: case Csr.MARCHID: case Csr.MIMPID: case Csr.MCONFIGPTR: return 0;
+      case Csr.MHARTID: return this.hartId;
+      case Csr.TSELECT: return 0;
+      case Csr.TDATA1: case Csr.TDATA2: case Csr.TDATA3: return 0;
+    }
+    if (csr >= Csr.PMPCFG0 && csr < Csr.PMPCFG0 + 4) return this.pmpcfg[csr - Csr.PMPCFG0];
+    if (csr >= Csr.PMPCFG0 + 4 && csr < Csr.PMPCFG0 + 16) return 0;
+    if (csr >= Csr.PMPADDR0 && csr < Csr.PMPADDR0 + 16) return this.pmpaddr[csr - Csr.PMPADDR0];
+    if (csr >= Csr.PMPADDR0 + 16 && csr < Csr.PMPADDR0 + 64) return 0;
+    // hpmcounters and hpmevents exist and read as zero.
+    if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0xb83 && csr <= 0xb9f) || (csr >= 0x323 && csr <= 0x33f)) return 0;
+    if ((csr >= 0xc03 && csr <= 0xc1f) || (csr >= 0xc83 && csr <= 0xc9f)) return 0;
+    return undefined;
+  }
+
+  /** Writes a CSR (WARL rules applied); false if it does not exist. */
+  csrWrite(csr: number, v: number): boolean {
+    switch (csr) {
+      case Csr.SSTATUS: this.setMstatus((this.mstatus & ~SSTATUS_MASK) | (v & SSTATUS_MASK)); return true;
+      case Csr.SIE: this.mie = (this.mie & ~this.mideleg) | (v & this.mideleg); return true;
+      case Csr.STVEC: this.stvec = (v & 3) >= 2 ? v & ~3 : v; return true;
+      case Csr.SCOUNTEREN: this.scounteren = v; return true;
+      case Csr.SENVCFG: this.senvcfg = 0; return true;
+      case Csr.SSCRATCH: this.sscratch = v; return true;
+      case Csr.SEPC: this.sepc = v & ~1; return true;
+      case Csr.SCAUSE: this.scause = v; return true;
+      case Csr.STVAL: this.stval = v; return true;
+      case Csr.SIP: { const m = this.mideleg & (1 << Irq.SSI); this.mip = (this.mip & ~m) | (v & m); return true; }
+      case Csr.SATP: {
+        const mode = v >>> 31;
+        // Sv32 or Bare only; ASIDs are not implemented (ASID bits read as zero).
+        this.satp = (mode << 31) | (v & 0x3fffff);
+        this.flushTlb();
+        return true;
+      }
+      case Csr.MSTATUS: this.setMstatus(v); return true;
+      case Csr.MSTATUSH: return true;
+      case Csr.MISA: return true; // read-only in this implementation (WARL)
+      case Csr.MEDELEG: this.medeleg = v & MEDELEG_MASK; return true;
+      case Csr.MIDELEG: this.mideleg = v & SIP_MASK; return true;
+      case Csr.MIE: this.mie = v & MIP_MASK; return true;
+      case Csr.MTVEC: this.mtvec = (v & 3) >= 2 ? v & ~3 : v; return true;
+      case Csr.MCOUNTEREN: this.mcounteren = v; return true;
+      case Csr.MENVCFG: case Csr.MENVCFGH: return true;
+      case Csr.MCOUNTINHIBIT: this.mcountinhibit = v & 5; return true;
+      case Csr.MSCRATCH: this.mscratch = v; return true;
+      case Csr.MEPC: this.mepc = v & ~1; return true;
+      case Csr.MCAUSE: this.mcause = v; return true;
+      case Csr.MTVAL: this.mtval = v; return true;
+      case Csr.MIP: { const m = SIP_MASK; this.mip = (this.mip & ~m) | (v & m); return true; }
+      // Counter writes: the value written is what the next instruction reads (this one does not count).
+      case Csr.MINSTRET: this.instret = Math.floor(this.instret / 0x100000000) * 0x100000000 + (v >>> 0) - 1; return true;
+      case Csr.MINSTRETH: this.instret = (v >>> 0) * 0x100000000 + (this.instret % 0x100000000) - 1; return true;
+      case Csr.MCYCLE: { const c = this.cycleNow(); this.cycleDelta += (Math.floor(c / 0x100000000) * 0x100000000 + (v >>> 0)) - c - 1; return true; }
+      case Csr.MCYCLEH: { const c = this.cycleNow(); this.cycleDelta += ((v >>> 0) * 0x100000000 + c % 0x100000000) - c - 1; return true; }
+      case Csr.TSELECT: case Csr.TDATA1: case Csr.TDATA2: case Csr.TDATA3: return true;
+    }
+    if (csr >= Csr.PMPCFG0 && csr < Csr.PMPCFG0 + 4) { this.pmpcfg[csr - Csr.PMPCFG0] = v; return true; }
+    if (csr >= Csr.PMPADDR0 && csr < Csr.PMPADDR0 + 16) { this.pmpaddr[csr - Csr.PMPADDR0] = v & 0x3fffffff; return true; }
+    return this.csrRead(csr) !== undefined;
+  }
+
+  private setMstatus(v: number): void {
+    const old = this.mstatus;
+    let n = (old & ~MSTATUS_WRITABLE) | (v & MSTATUS_WRITABLE);
+    if (((n >>> 11) & 3) === 2) n = (n & ~Mstatus.MPP) | (old & Mstatus.MPP); // MPP = 2 is reserved: keep the old value
+    this.mstatus = n;
+    if ((old ^ n) & (Mstatus.MPRV | Mstatus.SUM | Mstatus.MXR | Mstatus.MPP)) this.flushTlb();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Traps.
+
+  /** Raises a synchronous exception at this.pc. */
+  raise(cause: number, tval: number): void {
+    this.trapped = true;
+    this.runTraps++;
+    const pc = this.pc;
+    // A fault at the very address of the trap vector we just jumped to means the handler cannot run.
+    this.trapLoop = this.lastTrapCause >= 0 && this.lastTrapCause === cause && pc === this.lastTrapVector && this.lastTrapCount > 0;
+    this.takeTrap(cause, tval, false);
+  }
+  private lastTrapVector = -1;
+  private lastTrapCount = 0;
+
+  private takeTrap(cause: number, tval: number, interrupt: boolean): void {
+    const pc = this.pc;
+    this.lastTrapCause = interrupt ? (cause | 0x80000000) : cause;
+    this.lastTrapPc = pc;
+    this.lastTrapTval = tval;
+    this.resOff = -1;
+    const deleg = interrupt ? this.mideleg : this.medeleg;
+    const mcauseVal = interrupt ? (cause | 0x80000000) : cause;
+    let vector: number;
+    if (this.priv <= Priv.S && ((deleg >>> cause) & 1)) {
+      this.scause = mcauseVal; this.sepc = pc; this.stval = tval;
+      const s = this.mstatus;
+      this.mstatus = (s & ~(Mstatus.SPIE | Mstatus.SIE | Mstatus.SPP)) | ((s & Mstatus.SIE) ? Mstatus.SPIE : 0) | (this.priv === Priv.S ? Mstatus.SPP : 0);
+      this.setPriv(Priv.S);
+      vector = this.stvec;
+    } else {
+      this.mcause = mcauseVal; this.mepc = pc; this.mtval = tval;
+      const s = this.mstatus;
+      this.mstatus = (s & ~(Mstatus.MPIE | Mstatus.MIE | Mstatus.MPP)) | ((s & Mstatus.MIE) ? Mstatus.MPIE : 0) | (this.priv << 11);
+      this.setPriv(Priv.M);
+      vector = this.mtvec;
+    }
+    const base = vector & ~3;
+    this.pc = (interrupt && (vector & 3) === 1) ? base + 4 * cause | 0 : base | 0;
+    if (this.pc === this.lastTrapVector) this.lastTrapCount++; else { this.lastTrapVector = this.pc; this.lastTrapCount = 0; }
+  }
+
+  /** Takes the highest-priority pending and enabled interrupt, if any. Returns true if one was taken. */
+  checkInterrupts(): boolean {
+    const pending = this.mip & this.mie;
+    if (pending === 0) return false;
+    const s = this.mstatus;
+    const mEnabled = this.priv < Priv.M || (s & Mstatus.MIE) !== 0;
+    const sEnabled = this.priv < Priv.S || (this.priv === Priv.S && (s & Mstatus.SIE) !== 0);
+    const toM = mEnabled ? pending & ~this.mideleg : 0;
+    const toS = sEnabled ? pending & this.mideleg : 0;
+    const p = toM !== 0 ? toM : toS;
+    if (p === 0) return false;
+    let cause: number;
+    if (p & (1 << Irq.MEI)) cause = Irq.MEI;
+    else if (p & (1 << Irq.MSI)) cause = Irq.MSI;
+    else if (p & (1 << Irq.MTI)) cause = Irq.MTI;
+    else if (p & (1 << Irq.SEI)) cause = Irq.SEI;
+    else if (p & (1 << Irq.SSI)) cause = Irq.SSI;
+    else cause = Irq.STI;
+    this.lastTrapCount = 0;
+    this.takeTrap(cause, 0, true);
+    this.refetch = true;
+    return true;
+  }
+}
+
+const EMPTY_PAGE = new Int32Array(PAGE_SIZE + 2);
+
+/** High 32 bits of the unsigned 64-bit product, from 16-bit limbs (exact in doubles, no BigInt). */
+function mulhu(a: number, b: number): number {
+  const al = a & 0xffff, ah = a >>> 16, bl = b & 0xffff, bh = b >>> 16;
+  const lh = al * bh, hl = ah * bl;
+  const mid = ((al * bl) >>> 16) + (lh & 0xffff) + (hl & 0xffff);
+  return (ah * bh + (lh >>> 16) + (hl >>> 16) + Math.floor(mid / 65536)) | 0;
+}
+/** High 32 bits of the signed product. */
+function mulh(a: number, b: number): number {
+  return (mulhu(a, b) - (a < 0 ? b : 0) - (b < 0 ? a : 0)) | 0;
+}
+/** High 32 bits of signed a times unsigned b. */
+function mulhsu(a: number, b: number): number {
+  return (mulhu(a, b) - (a < 0 ? b : 0)) | 0;
+}

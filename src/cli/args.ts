@@ -1,0 +1,94 @@
+/**
+ * Command-line parsing for the subcommands: `node:util` parseArgs in strict mode, with its errors turned into
+ * one-line `UsageError`s, plus validators for the option values the commands share.
+ */
+import { parseArgs } from 'node:util';
+import { UsageError } from './errors.js';
+import { MAX_MEMORY_MIB } from '../host/bare.js';
+
+/** One option of a subcommand (the subset of parseArgs' config we use). */
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+}
+export type OptionSpecs = Record<string, OptionSpec>;
+
+/** Parsed options: strings for string options, booleans for flags; absent when not given. */
+export type ParsedOptions<T extends OptionSpecs> = {
+  [K in keyof T]?: T[K]['type'] extends 'string' ? string : boolean;
+};
+
+/**
+ * Parses `args` against `options` (plus -h/--help, added to every command).
+ * @param command the subcommand name, for messages ("see 'hartvisor run --help'")
+ * @throws UsageError for an unknown option, a missing value or a stray argument
+ */
+export function parseCommandLine<T extends OptionSpecs>(
+  command: string,
+  args: string[],
+  options: T,
+): { values: ParsedOptions<T> & { help?: boolean }; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: true,
+    });
+    return { values: values as ParsedOptions<T> & { help?: boolean }, positionals };
+  } catch (err) {
+    throw new UsageError(`${describeParseError(err)} (see 'hartvisor ${command} --help')`);
+  }
+}
+
+function describeParseError(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  const message = err instanceof Error ? err.message : String(err);
+  const quoted = /'([^']+)'/.exec(message)?.[1] ?? '';
+  const option = quoted.replace(/ <value>$/, '').replace(/^-\w, /, '');
+  switch (code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option '${option}'`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument '${quoted}'`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      if (/argument missing/.test(message)) return `option '${option}' needs a value`;
+      if (/ambiguous/.test(message)) return `option '${option}' needs a value (write ${option}=VALUE for a value that starts with '-')`;
+      if (/does not take an argument/.test(message)) return `option '${option}' does not take a value`;
+      return message.split('\n')[0];
+    default:
+      return message.split('\n')[0];
+  }
+}
+
+/** Checks the positional arguments: exactly the named ones, in order. */
+export function expectPositionals(command: string, positionals: string[], names: string[]): string[] {
+  if (positionals.length < names.length) {
+    throw new UsageError(`missing ${names[positionals.length]} (see 'hartvisor ${command} --help')`);
+  }
+  if (positionals.length > names.length) {
+    throw new UsageError(`unexpected argument '${positionals[names.length]}' (see 'hartvisor ${command} --help')`);
+  }
+  return positionals;
+}
+
+/** `--memory MiB`: a whole number from 1 to MAX_MEMORY_MIB. */
+export function parseMemoryMiB(value: string): number {
+  const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= MAX_MEMORY_MIB)) {
+    throw new UsageError(`--memory: expected a whole number of MiB from 1 to ${MAX_MEMORY_MIB}, got '${value}'`);
+  }
+  return n;
+}
+
+/** Longest accepted --timeout, in seconds (about 11.5 days). */
+const MAX_TIMEOUT_SEC = 1_000_000;
+
+/** `--timeout SECONDS`: a positive decimal number (fractions allowed). */
+export function parseTimeoutSec(value: string): number {
+  const n = /^([0-9]+\.?[0-9]*|\.[0-9]+)$/.test(value) ? Number(value) : NaN;
+  if (!(n > 0 && n <= MAX_TIMEOUT_SEC)) {
+    throw new UsageError(`--timeout: expected a positive number of seconds up to ${MAX_TIMEOUT_SEC}, got '${value}'`);
+  }
+  return n;
+}

@@ -63,8 +63,12 @@ export class Hart {
   priv: number = Priv.M;
   /** Retired instructions (exact). */
   instret = 0;
-  /** Current value of the time CSR, in timebase ticks; set by the executor. */
+  /** Value of the time CSR, in timebase ticks, when `instret` was `timeInstret`; set by the executor. */
   time = 0;
+  timeInstret = 0;
+  /** Ticks per retired instruction between executor updates (0: time stands still within a run). A virtual
+   *  clock (deterministic executor) advances with the instructions, as the guest would see on hardware. */
+  timeScale = 0;
   /** Pause-loop exiting: a PAUSE more than `pleGap` instructions after the previous one starts a new spin;
    *  a spin longer than `pleWindow` instructions exits with Exit.Pause. `pleGap` 0 turns PLE off. */
   pleGap = 0;
@@ -688,6 +692,11 @@ export class Hart {
 
   private cycleNow(): number { return this.instret + this.cycleDelta; }
 
+  /** The time CSR now. */
+  timeNow(): number {
+    return this.timeScale === 0 ? this.time : Math.floor(this.time + (this.instret - this.timeInstret) * this.timeScale);
+  }
+
   /** Reads a CSR; undefined if it does not exist. */
   csrRead(csr: number): number | undefined {
     switch (csr) {
@@ -722,8 +731,8 @@ export class Hart {
       case Csr.MCYCLEH: case Csr.CYCLEH: return Math.floor(this.cycleNow() / 0x100000000) | 0;
       case Csr.MINSTRET: case Csr.INSTRET: return this.instret % 0x100000000 | 0;
       case Csr.MINSTRETH: case Csr.INSTRETH: return Math.floor(this.instret / 0x100000000) | 0;
-      case Csr.TIME: return this.time % 0x100000000 | 0;
-      case Csr.TIMEH: return Math.floor(this.time / 0x100000000) | 0;
+      case Csr.TIME: return this.timeNow() % 0x100000000 | 0;
+      case Csr.TIMEH: return Math.floor(this.timeNow() / 0x100000000) | 0;
       case Csr.MVENDORID: case Csr.MARCHID: case Csr.MIMPID: case Csr.MCONFIGPTR: return 0;
       case Csr.MHARTID: return this.hartId;
       case Csr.TSELECT: return 0;

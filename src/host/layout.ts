@@ -1,0 +1,113 @@
+/**
+ * The one table of shared-memory offsets for a VM (STYLE 7): every thread derives its views from here, nothing
+ * is synced by hand. A VM has:
+ *  - `ctl`: VM-wide words (state, online count, epoch, last boosted vCPU, ...);
+ *  - `slots`: one fixed-size record per possible vCPU id, which outlives the vCPU that occupies it (HSM state
+ *    of an absent vCPU lives here), so readers on other threads never touch memory that was freed;
+ *  - `stats`: per-slot Float64 counters (KVM binary-stats names).
+ */
+export const enum Ctl {
+  /** VmState below. */
+  STATE = 0,
+  /** SRST: 0 none, 1 shutdown, 2 reboot; the exit code is in EXIT_CODE. */
+  RESET = 1,
+  EXIT_CODE = 2,
+  /** Number of vCPUs present in the registry. */
+  ONLINE = 3,
+  /** Global epoch for grace periods (registry.ts). */
+  EPOCH = 4,
+  /** Index of the vCPU that directed yield boosted last (KVM's last_boosted_vcpu); may name a removed vCPU. */
+  LAST_BOOSTED = 5,
+  MAX_VCPUS = 6,
+  /** Doorbell for the owner thread: bumped with a notify when a vCPU posts a request needing the owner. */
+  DOORBELL = 7,
+  /** A guest-visible failure the host must report (unsupported instruction / SBI call), as a reason code. */
+  FATAL = 8,
+  FATAL_HART = 9,
+  SIZE = 16,
+}
+
+export const enum VmState { CREATED = 0, RUNNING = 1, PAUSED = 2, SHUTDOWN = 3 }
+
+/** Per-vCPU slot record, in Int32 words. */
+export const enum Slot {
+  /** Generation: odd while a vCPU occupies the slot, even when empty. Bumped on create and on destroy. */
+  GEN = 0,
+  /** SBI HSM state (HsmState). */
+  HSM = 1,
+  /** Scheduling state (RunState). */
+  RUN = 2,
+  /** Interrupt bits posted by other harts or the host (SSIP for IPIs, ...), merged into mip by the vCPU. */
+  IRQ = 3,
+  /** Futex word the vCPU thread sleeps on (WFI, stopped); bumped with a notify to wake it. */
+  WAKE = 4,
+  /** Request bits (Req) for the vCPU thread, consumed with Atomics.exchange. */
+  REQ = 5,
+  START_ADDR = 6,
+  START_OPAQUE = 7,
+  /** Flags (SlotFlag) describing the vCPU for others, e.g. directed yield. */
+  FLAGS = 8,
+  /** RCU-style reader epoch of the thread running this vCPU: 0 when quiescent. */
+  READER_EPOCH = 9,
+  /** Acknowledgement counter: bumped each time the vCPU has consumed its requests. */
+  ACK = 10,
+  /** HSM suspend: resume address and opaque for a non-retentive suspend. */
+  RESUME_ADDR = 11,
+  RESUME_OPAQUE = 12,
+  SUSPEND_TYPE = 13,
+  STRIDE = 16,
+}
+
+/** SBI HSM states (SBI spec, HSM extension). */
+export const enum HsmState {
+  STARTED = 0, STOPPED = 1, START_PENDING = 2, STOP_PENDING = 3, SUSPENDED = 4, SUSPEND_PENDING = 5, RESUME_PENDING = 6,
+}
+
+/** What the vCPU's thread is doing, as others see it. */
+export const enum RunState { NONE = 0, RUNNING = 1, HALTED = 2, PREEMPTED = 3, STOPPED = 4 }
+
+export const enum Req {
+  /** End the vCPU thread (destroy). */
+  EXIT = 1 << 0,
+  FENCE_I = 1 << 1,
+  SFENCE_VMA = 1 << 2,
+  /** Just leave the current slice (kick). */
+  KICK = 1 << 3,
+  /** Park the vCPU (VM pause). */
+  PAUSE = 1 << 4,
+  /** An HSM start is posted (START_ADDR/START_OPAQUE are valid). */
+  START = 1 << 5,
+}
+
+export const enum SlotFlag { IN_KERNEL = 1 << 0, SPINNING = 1 << 1, DY_ELIGIBLE = 1 << 2 }
+
+/** Per-vCPU statistics, KVM binary stats names. */
+export const STAT_NAMES = [
+  'exits', 'exits_ecall', 'exits_wfi', 'exits_pause', 'exits_budget', 'halt_wakeup', 'pause_loop_exits',
+  'directed_yield_attempted', 'directed_yield_successful', 'preempted', 'instructions', 'sbi_calls', 'ipi_sent',
+] as const;
+export type StatName = (typeof STAT_NAMES)[number];
+export const STAT_STRIDE = 16;
+export const Stat = Object.fromEntries(STAT_NAMES.map((n, i) => [n, i])) as Record<StatName, number>;
+
+/** The shared buffers of one VM, passed to every thread that runs its vCPUs. */
+export interface VmSharedBuffers {
+  ram: SharedArrayBuffer;
+  ctl: SharedArrayBuffer;
+  slots: SharedArrayBuffer;
+  stats: SharedArrayBuffer;
+  /** Console rings (devices/console.ts). */
+  consoleOut: SharedArrayBuffer;
+  consoleIn: SharedArrayBuffer;
+  uart: SharedArrayBuffer[];
+}
+
+export function allocCtl(): SharedArrayBuffer {
+  return new SharedArrayBuffer(Ctl.SIZE * 4);
+}
+export function allocSlots(maxVcpus: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(maxVcpus * Slot.STRIDE * 4);
+}
+export function allocStats(maxVcpus: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(maxVcpus * STAT_STRIDE * 8);
+}

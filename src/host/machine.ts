@@ -1,0 +1,86 @@
+/**
+ * The shared pieces of a VM that every executor thread attaches to: RAM, control words, registry slots,
+ * statistics, console rings and device state. `MachineShared` is created once by the owner; `attachMachine`
+ * rebuilds the views on any thread (a worker gets the SharedArrayBuffers through workerData).
+ */
+import { Mmio } from '../cpu/hart.js';
+import { GuestMemory } from '../cpu/memory.js';
+import { ByteRing } from '../devices/console.js';
+import { Uart16550 } from '../devices/uart16550.js';
+import { allocCtl, allocSlots, allocStats } from './layout.js';
+
+export const UART_BASE = 0x10000000;
+export const UART_SIZE = 0x100;
+/** Guest timebase: 10 MHz, as QEMU virt. */
+export const TIMEBASE_HZ = 10_000_000;
+
+export interface MachineBuffers {
+  ram: SharedArrayBuffer;
+  ctl: SharedArrayBuffer;
+  slots: SharedArrayBuffer;
+  stats: SharedArrayBuffer;
+  consoleOut: SharedArrayBuffer;
+  consoleIn: SharedArrayBuffer;
+  uart: unknown;
+  /** Wall-clock origin of guest time (ms since the epoch, fractional), for threaded executors. */
+  timeOriginMs: number;
+}
+
+export function createMachineBuffers(memBytes: number, maxVcpus: number): MachineBuffers {
+  const out = ByteRing.create(1 << 16);
+  const inp = ByteRing.create(1 << 12);
+  const uart = Uart16550.create(out, inp);
+  return {
+    ram: new SharedArrayBuffer(memBytes),
+    ctl: allocCtl(),
+    slots: allocSlots(maxVcpus),
+    stats: allocStats(maxVcpus),
+    consoleOut: out.sab,
+    consoleIn: inp.sab,
+    uart: uart.sharedState(),
+    timeOriginMs: performance.timeOrigin + performance.now(),
+  };
+}
+
+/** Views of the shared machine for one thread. */
+export class MachineView {
+  readonly mem: GuestMemory;
+  readonly out: ByteRing;
+  readonly in: ByteRing;
+  readonly uart: Uart16550;
+  readonly mmio: Mmio;
+
+  constructor(readonly buffers: MachineBuffers) {
+    this.mem = new GuestMemory(buffers.ram.byteLength, buffers.ram);
+    this.out = ByteRing.attach(buffers.consoleOut);
+    this.in = ByteRing.attach(buffers.consoleIn);
+    this.uart = Uart16550.attach(buffers.uart as Parameters<typeof Uart16550.attach>[0]);
+    const uart = this.uart;
+    this.mmio = {
+      read(pa: number, size: number): number | undefined {
+        const o = pa - UART_BASE;
+        if (o >= 0 && o < UART_SIZE) return size === 1 ? uart.read(o) : uart.read(o);
+        return undefined;
+      },
+      write(pa: number, size: number, value: number): boolean {
+        const o = pa - UART_BASE;
+        if (o >= 0 && o < UART_SIZE) { uart.write(o, value & 0xff); void size; return true; }
+        return false;
+      },
+    };
+  }
+
+  /** The console port a vCPU uses for SBI console calls (same rings as the UART). */
+  consolePort(): { write(b: Uint8Array): void; read(max: number): Uint8Array } {
+    const out = this.out, inp = this.in;
+    return {
+      write: (b) => { out.push(b); },
+      read: (max) => inp.drain(max),
+    };
+  }
+}
+
+/** Guest time in ticks from the wall clock (threaded executor). */
+export function wallTicks(timeOriginMs: number): number {
+  return Math.floor((performance.timeOrigin + performance.now() - timeOriginMs) * (TIMEBASE_HZ / 1000));
+}

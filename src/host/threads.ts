@@ -1,0 +1,109 @@
+/**
+ * ThreadedExecutor: each vCPU runs on its own worker thread over the VM's shared memory. Starting a Node
+ * worker takes tens of milliseconds, so the executor keeps one warm spare thread (not tied to any vCPU):
+ * creating a vCPU assigns the spare and starts a new spare in the background. A destroyed vCPU's thread ends
+ * for real; nothing is parked.
+ */
+import { Worker } from 'node:worker_threads';
+import { Executor, ExecutorListener } from './executor.js';
+import { Req, Slot } from './layout.js';
+import { MachineBuffers } from './machine.js';
+
+const WORKER_URL = new URL('./vcpu-worker.js', import.meta.url);
+/** How long a vCPU thread gets to leave on its own before it is terminated. */
+const EXIT_GRACE_MS = 2000;
+
+/** `left`: the thread runs no more guest code (its 'exited' message); `exited`: the thread is gone. */
+interface Running { worker: Worker; left: Promise<void>; exited: Promise<void> }
+
+export class ThreadedExecutor implements Executor {
+  readonly kind = 'threads' as const;
+  private readonly slots: Int32Array;
+  private readonly running = new Map<number, Running>();
+  private readonly spares: Worker[] = [];
+  private readonly wantSpares: number;
+  private live = 0;
+  private readonly exiting = new Set<Promise<void>>();
+  private closed = false;
+
+  constructor(
+    private readonly buffers: MachineBuffers,
+    private readonly listener: ExecutorListener,
+    private readonly opts: { destroyOnStop: boolean; spares?: number },
+  ) {
+    this.slots = new Int32Array(buffers.slots);
+    this.wantSpares = opts.spares ?? 1;
+    this.refill();
+  }
+
+  private spawn(): Worker {
+    const w = new Worker(WORKER_URL, { workerData: { buffers: this.buffers } });
+    this.live++;
+    w.once('exit', () => { this.live--; });
+    w.on('error', (e) => this.listener({ kind: 'error', message: `vCPU thread error: ${e.message}` }));
+    w.unref();
+    return w;
+  }
+
+  private refill(): void {
+    while (!this.closed && this.spares.length < this.wantSpares) this.spares.push(this.spawn());
+  }
+
+  addVcpu(id: number): void {
+    if (this.closed) throw new Error('executor closed');
+    const w = this.spares.shift() ?? this.spawn();
+    this.refill();
+    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    let leftResolve!: () => void;
+    const left = new Promise<void>((resolve) => { leftResolve = resolve; });
+    void exited.then(() => leftResolve());
+    this.exiting.add(exited);
+    void exited.then(() => this.exiting.delete(exited));
+    w.on('message', (m: { type: string; id?: number; message?: string }) => {
+      switch (m.type) {
+        case 'exited': leftResolve(); break;
+        case 'start-request': this.listener({ kind: 'start-request', id: m.id! }); break;
+        case 'stopped': this.listener({ kind: 'stopped', id: m.id! }); break;
+        case 'shutdown': this.listener({ kind: 'shutdown' }); break;
+        case 'warn': this.listener({ kind: 'warn', message: m.message! }); break;
+        case 'error': this.listener({ kind: 'error', message: m.message! }); break;
+      }
+    });
+    this.running.set(id, { worker: w, left, exited });
+    w.postMessage({ id, destroyOnStop: this.opts.destroyOnStop });
+  }
+
+  async removeVcpu(id: number): Promise<void> {
+    const r = this.running.get(id);
+    if (!r) return;
+    this.running.delete(id);
+    // ORDER: the EXIT bit is visible before the wake-up that makes the thread look at it.
+    Atomics.or(this.slots, id * Slot.STRIDE + Slot.REQ, Req.EXIT);
+    this.wake(id);
+    const timer = setTimeout(() => { void r.worker.terminate(); }, EXIT_GRACE_MS);
+    // The vCPU is gone once its thread has left the run loop; the thread's own teardown finishes in the
+    // background (close() waits for it), so re-creating the same id does not wait for thread exit.
+    await r.left;
+    void r.exited.then(() => clearTimeout(timer));
+  }
+
+  wake(id: number): void {
+    Atomics.add(this.slots, id * Slot.STRIDE + Slot.WAKE, 1);
+    Atomics.notify(this.slots, id * Slot.STRIDE + Slot.WAKE);
+  }
+
+  threadCount(): number {
+    return this.live;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.running.keys()].map((id) => this.removeVcpu(id)));
+    await Promise.all([...this.exiting]);
+    await Promise.all(this.spares.splice(0).map(async (s) => {
+      const gone = new Promise<void>((resolve) => s.once('exit', () => resolve()));
+      await s.terminate();
+      await gone;
+    }));
+  }
+}

@@ -1,0 +1,386 @@
+/**
+ * Vm and Vcpu: the library API. The life cycle follows the seed design (KVM review, 2012): a vCPU holds a
+ * reference on its VM; vCPUs are created and destroyed at any time while the VM runs; a destroyed vCPU's thread
+ * ends and its state is freed at once (its id can be created again); the VM's resources (RAM, device state,
+ * threads) are released exactly when the last reference (the owner's handle or any vCPU) is dropped.
+ *
+ *   const vm = await createVm({ memoryMiB: 64, maxVcpus: 4, image });
+ *   const vcpu = await vm.createVcpu(1);  ...  await vcpu.destroy();  await vm.close();
+ */
+import { GuestMemory } from '../cpu/memory.js';
+import { buildMachineDtb } from '../boot/devicetree.js';
+import { loadImage } from '../boot/image.js';
+import { DeterministicExecutor } from '../host/deterministic.js';
+import { Executor, ExecutorEvent } from '../host/executor.js';
+import { Ctl, HsmState, Req, RunState, STAT_NAMES, STAT_STRIDE, Slot, StatName, VmState } from '../host/layout.js';
+import { MachineBuffers, MachineView, createMachineBuffers } from '../host/machine.js';
+import { ThreadedExecutor } from '../host/threads.js';
+import { HvError } from './errors.js';
+import { VcpuRegistry } from './registry.js';
+
+export const MAX_VCPUS_LIMIT = 1024;
+/** Where the kernel image goes on RV32 virt (RAM + 4 MiB), as QEMU loads it. */
+export const KERNEL_OFFSET = 0x400000;
+
+export interface VmConfig {
+  /** Guest RAM in MiB (default 128). */
+  memoryMiB?: number;
+  /** Possible vCPU ids are 0..maxVcpus-1 (default 1, at most 1024). */
+  maxVcpus?: number;
+  /** Kernel image (ELF or flat), booted in S-mode on vCPU 0 with a0 = 0, a1 = device tree. */
+  image?: Uint8Array;
+  /** Kernel command line (/chosen/bootargs). */
+  bootargs?: string;
+  executor?: 'threads' | 'deterministic';
+  seed?: number;
+  /** What HSM hart_stop does to the vCPU: 'destroy' (default) frees it, 'keep' parks it stopped. */
+  onHartStop?: 'destroy' | 'keep';
+  /** Console output (default: process.stdout). */
+  onOutput?: (bytes: Uint8Array) => void;
+  /** Warnings about unsupported guest actions (default: stderr). */
+  onWarn?: (message: string) => void;
+}
+
+export interface VcpuInfo {
+  id: number;
+  hsm: 'started' | 'stopped' | 'start_pending' | 'stop_pending' | 'suspended' | 'suspend_pending' | 'resume_pending';
+  run: 'none' | 'running' | 'halted' | 'preempted' | 'stopped';
+  stats: Record<StatName, number>;
+}
+
+export interface VmExit {
+  /** 'shutdown' (SRST), 'fatal' (an unrecoverable guest error), 'closed', or 'stalled' (no vCPU can ever run). */
+  reason: 'shutdown' | 'fatal' | 'closed' | 'stalled';
+  exitCode: number;
+}
+
+const HSM_NAMES: VcpuInfo['hsm'][] = ['started', 'stopped', 'start_pending', 'stop_pending', 'suspended', 'suspend_pending', 'resume_pending'];
+const RUN_NAMES: VcpuInfo['run'][] = ['none', 'running', 'halted', 'preempted', 'stopped'];
+
+/** Creates a VM; with an image it is loaded and vCPU 0 is created and started at the kernel entry. */
+export async function createVm(config: VmConfig = {}): Promise<Vm> {
+  const vm = new Vm(config);
+  if (config.image) await vm.boot(config.image);
+  return vm;
+}
+
+export class Vm {
+  readonly maxVcpus: number;
+  readonly memoryBytes: number;
+  readonly executor: Executor;
+  readonly registry: VcpuRegistry;
+  private buffers: MachineBuffers | undefined;
+  private view: MachineView | undefined;
+  readonly mem: GuestMemory;
+  private readonly slots: Int32Array;
+  private readonly ctl: Int32Array;
+  private readonly stats: Float64Array;
+  private readonly vcpus = new Map<number, Vcpu>();
+  /** The owner's reference plus one per vCPU. */
+  private refs = 1;
+  private closed = false;
+  private tornDown = false;
+  private readonly ops = new Map<number, Promise<unknown>>();
+  private readonly exitWaiters: ((e: VmExit) => void)[] = [];
+  private exitValue: VmExit | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
+  private readonly onOutput: (b: Uint8Array) => void;
+  private readonly onWarn: (m: string) => void;
+  readonly config: VmConfig;
+
+  constructor(config: VmConfig) {
+    this.config = config;
+    const maxVcpus = config.maxVcpus ?? 1;
+    if (!Number.isInteger(maxVcpus) || maxVcpus < 1 || maxVcpus > MAX_VCPUS_LIMIT) {
+      throw new HvError('EINVAL', `max vCPUs must be an integer from 1 to ${MAX_VCPUS_LIMIT}, got ${maxVcpus}`);
+    }
+    const mib = config.memoryMiB ?? 128;
+    if (!Number.isInteger(mib) || mib < 1 || mib > 2047) throw new HvError('EINVAL', `memory must be 1..2047 MiB, got ${mib}`);
+    this.maxVcpus = maxVcpus;
+    this.memoryBytes = mib * 1024 * 1024;
+    this.buffers = createMachineBuffers(this.memoryBytes, maxVcpus);
+    this.view = new MachineView(this.buffers);
+    this.mem = this.view.mem;
+    this.slots = new Int32Array(this.buffers.slots);
+    this.ctl = new Int32Array(this.buffers.ctl);
+    this.stats = new Float64Array(this.buffers.stats);
+    Atomics.store(this.ctl, Ctl.MAX_VCPUS, maxVcpus);
+    Atomics.store(this.ctl, Ctl.LAST_BOOSTED, -1);
+    for (let id = 0; id < maxVcpus; id++) Atomics.store(this.slots, id * Slot.STRIDE + Slot.HSM, HsmState.STOPPED);
+    this.registry = new VcpuRegistry(this.buffers.ctl, this.buffers.slots);
+    this.onOutput = config.onOutput ?? ((b) => process.stdout.write(b));
+    this.onWarn = config.onWarn ?? ((m) => process.stderr.write(`hartvisor: warning: ${m}\n`));
+    const listener = (ev: ExecutorEvent) => this.onEvent(ev);
+    const destroyOnStop = (config.onHartStop ?? 'destroy') === 'destroy';
+    this.executor = config.executor === 'deterministic'
+      ? new DeterministicExecutor(this.buffers, listener, { destroyOnStop, seed: config.seed ?? 1 })
+      // Warm spare threads make vCPU creation fast (a Node worker takes tens of ms to boot); a guest that starts
+      // all its harts at once should not wait for thread start-up.
+      : new ThreadedExecutor(this.buffers, listener, { destroyOnStop, spares: Math.min(this.maxVcpus - 1, 4) || 1 });
+    this.drainTimer = setInterval(() => this.drainConsole(), 5);
+    this.drainTimer.unref();
+  }
+
+  /** The number of references held on this VM (owner + vCPUs); 0 once torn down. */
+  get references(): number { return this.refs; }
+  /** True once the VM's resources are released. */
+  get isTornDown(): boolean { return this.tornDown; }
+  /** vCPUs present (registry online count). */
+  get onlineVcpus(): number { return this.registry.online; }
+  /** Executor threads alive now. */
+  get threads(): number { return this.executor.threadCount(); }
+  /** The shared console input (host → guest). */
+  pushInput(bytes: Uint8Array): void { this.view?.in.push(bytes); }
+
+  /** Loads the image at RAM + 4 MiB (ELF: at its addresses), writes the device tree, starts vCPU 0 at the entry. */
+  async boot(image: Uint8Array): Promise<void> {
+    const base = this.mem.base;
+    const loaded = loadImage(this.mem, image, { flatAddress: base + KERNEL_OFFSET });
+    const dtb = buildMachineDtb({
+      memBase: base, memSize: this.memoryBytes, possibleVcpus: this.maxVcpus, bootargs: this.config.bootargs ?? '',
+    });
+    // The device tree goes at the top of RAM, 2 MiB-aligned below the end, as QEMU places it.
+    const dtbAddr = (base + this.memoryBytes - Math.max(0x200000, align(dtb.length, 0x1000))) >>> 0;
+    const imageEnd = Math.max(0, ...loaded.regions.map((r) => r.end));
+    if (dtbAddr < imageEnd) throw new HvError('EINVAL', 'guest RAM is too small for the image and its device tree');
+    this.mem.write(dtbAddr, dtb);
+    Atomics.store(this.ctl, Ctl.STATE, VmState.RUNNING);
+    const v = await this.createVcpu(0);
+    v.start(loaded.entry >>> 0, dtbAddr);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new HvError('EBADF', 'the VM is closed');
+  }
+
+  /** Creates vCPU `id` (stopped, as a hart the guest has not started). Allowed before or while the VM runs. */
+  createVcpu(id: number): Promise<Vcpu> {
+    return this.serial(id, () => this.createNow(id));
+  }
+
+  private async createNow(id: number): Promise<Vcpu> {
+    this.checkOpen();
+    if (!Number.isInteger(id) || id < 0 || id >= this.maxVcpus) {
+      throw new HvError('EINVAL', `vCPU id ${id} is out of range: this VM has ids 0..${this.maxVcpus - 1} (max vCPUs ${this.maxVcpus})`);
+    }
+    if (this.vcpus.has(id) || this.registry.present(id)) throw new HvError('EEXIST', `vCPU ${id} exists already`);
+    if (!this.registry.canOccupy(id)) await this.registry.whenReusable(id);
+    this.checkOpen();
+    const b = id * Slot.STRIDE;
+    for (const f of [Slot.RUN, Slot.IRQ, Slot.FLAGS, Slot.READER_EPOCH]) Atomics.store(this.slots, b + f, 0);
+    // Keep a posted START (a guest's hart_start waiting for this vCPU to exist); drop everything else.
+    Atomics.and(this.slots, b + Slot.REQ, Req.START);
+    this.stats.fill(0, id * STAT_STRIDE, (id + 1) * STAT_STRIDE);
+    const gen = this.registry.occupy(id);
+    const vcpu = new Vcpu(this, id, gen);
+    this.vcpus.set(id, vcpu);
+    this.refs++;
+    await this.executor.addVcpu(id);
+    return vcpu;
+  }
+
+  /** Destroys vCPU `id` (see Vcpu.destroy). */
+  destroyVcpu(id: number): Promise<void> {
+    return this.serial(id, () => this.destroyNow(id));
+  }
+
+  private async destroyNow(id: number): Promise<void> {
+    const v = this.vcpus.get(id);
+    if (!v) throw new HvError('ENODEV', `no vCPU ${id}`);
+    this.vcpus.delete(id);
+    await this.executor.removeVcpu(id);
+    const b = id * Slot.STRIDE;
+    this.registry.vacate(id);
+    // A hart whose vCPU is gone is STOPPED for the guest, unless a start is already pending for it.
+    Atomics.compareExchange(this.slots, b + Slot.HSM, HsmState.STARTED, HsmState.STOPPED);
+    Atomics.compareExchange(this.slots, b + Slot.HSM, HsmState.STOP_PENDING, HsmState.STOPPED);
+    Atomics.compareExchange(this.slots, b + Slot.HSM, HsmState.SUSPENDED, HsmState.STOPPED);
+    Atomics.store(this.slots, b + Slot.RUN, RunState.NONE);
+    v.markDestroyed();
+    this.release();
+  }
+
+  /** Runs `fn` after every earlier operation on the same vCPU id (create/destroy never interleave per id). */
+  private serial<T>(id: number, fn: () => Promise<T>): Promise<T> {
+    const prev = this.ops.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.ops.set(id, tail);
+    void tail.then(() => { if (this.ops.get(id) === tail) this.ops.delete(id); });
+    return next;
+  }
+
+  /** Host-side HSM start of a present, stopped vCPU at `pc` with a1 = opaque. */
+  startVcpu(id: number, pc: number, opaque: number): void {
+    const b = id * Slot.STRIDE;
+    if (Atomics.compareExchange(this.slots, b + Slot.HSM, HsmState.STOPPED, HsmState.START_PENDING) !== HsmState.STOPPED) {
+      throw new HvError('EBUSY', `vCPU ${id} is not stopped`);
+    }
+    Atomics.store(this.slots, b + Slot.START_ADDR, pc | 0);
+    Atomics.store(this.slots, b + Slot.START_OPAQUE, opaque | 0);
+    Atomics.or(this.slots, b + Slot.REQ, Req.START);
+    this.executor.wake(id);
+  }
+
+  /** State and statistics of vCPU `id`. */
+  vcpuInfo(id: number): VcpuInfo {
+    const b = id * Slot.STRIDE;
+    const stats = {} as Record<StatName, number>;
+    STAT_NAMES.forEach((n, i) => { stats[n] = this.stats[id * STAT_STRIDE + i]; });
+    return {
+      id,
+      hsm: HSM_NAMES[Atomics.load(this.slots, b + Slot.HSM)] ?? 'stopped',
+      run: RUN_NAMES[Atomics.load(this.slots, b + Slot.RUN)] ?? 'none',
+      stats,
+    };
+  }
+
+  /** Ids of the vCPUs present. */
+  vcpuIds(): number[] { return [...this.vcpus.keys()].sort((a, b) => a - b); }
+
+  getVcpu(id: number): Vcpu | undefined { return this.vcpus.get(id); }
+
+  /** Resolves when the guest shuts down (SRST), fails fatally, stalls, or the VM is closed. */
+  wait(): Promise<VmExit> {
+    if (this.exitValue) return Promise.resolve(this.exitValue);
+    return new Promise((resolve) => this.exitWaiters.push(resolve));
+  }
+
+  private finish(e: VmExit): void {
+    if (this.exitValue) return;
+    this.exitValue = e;
+    Atomics.store(this.ctl, Ctl.STATE, VmState.SHUTDOWN);
+    this.drainConsole();
+    for (const w of this.exitWaiters.splice(0)) w(e);
+  }
+
+  private onEvent(ev: ExecutorEvent): void {
+    switch (ev.kind) {
+      case 'start-request': {
+        const id = ev.id;
+        if (this.closed) return;
+        if (this.vcpus.has(id)) { this.executor.wake(id); return; }
+        // The guest started a hart whose vCPU does not exist: create it on demand (it takes the pending start).
+        void this.serial(id, async () => {
+          if (this.closed || this.vcpus.has(id)) { this.executor.wake(id); return; }
+          await this.createNow(id);
+        }).catch((e) => this.onWarn(`could not create vCPU ${id} for hart_start: ${(e as Error).message}`));
+        return;
+      }
+      case 'stopped': {
+        const id = ev.id;
+        if ((this.config.onHartStop ?? 'destroy') !== 'destroy') { this.checkStalled(); return; }
+        void this.serial(id, async () => {
+          if (!this.vcpus.has(id)) return;
+          await this.destroyNow(id);
+          // A start posted while the vCPU was being destroyed: create it again.
+          const b = id * Slot.STRIDE;
+          if (!this.closed && Atomics.load(this.slots, b + Slot.HSM) === HsmState.START_PENDING) await this.createNow(id);
+          this.checkStalled();
+        }).catch((e) => this.onWarn(`could not destroy stopped vCPU ${id}: ${(e as Error).message}`));
+        return;
+      }
+      case 'shutdown': {
+        const fatal = Atomics.load(this.ctl, Ctl.FATAL) !== 0;
+        this.finish({ reason: fatal ? 'fatal' : 'shutdown', exitCode: Atomics.load(this.ctl, Ctl.EXIT_CODE) });
+        return;
+      }
+      case 'warn': this.onWarn(ev.message); return;
+      case 'error':
+        this.onWarn(ev.message);
+        Atomics.store(this.ctl, Ctl.FATAL, 1);
+        this.finish({ reason: 'fatal', exitCode: 1 });
+        return;
+    }
+  }
+
+  /** A VM whose harts are all stopped with no start pending can never run again. */
+  private checkStalled(): void {
+    for (let id = 0; id < this.maxVcpus; id++) {
+      const h = Atomics.load(this.slots, id * Slot.STRIDE + Slot.HSM);
+      if (h !== HsmState.STOPPED) return;
+    }
+    if (Atomics.load(this.ctl, Ctl.STATE) === VmState.RUNNING) this.finish({ reason: 'stalled', exitCode: 1 });
+  }
+
+  private drainConsole(): void {
+    const v = this.view;
+    if (!v) return;
+    const bytes = v.out.drain();
+    if (bytes.length) this.onOutput(bytes);
+  }
+
+  /** Drops one reference; the last one tears the VM down. */
+  private release(): void {
+    this.refs--;
+    if (this.refs === 0) this.teardown();
+  }
+
+  private teardown(): void {
+    this.tornDown = true;
+    this.drainConsole();
+    if (this.drainTimer) clearInterval(this.drainTimer);
+    this.drainTimer = undefined;
+    // Dropping the views and buffers lets the RAM go (the executor threads are gone by now).
+    this.view = undefined;
+    this.buffers = undefined;
+  }
+
+  /**
+   * Closes the owner's handle: destroys every vCPU (their threads end), then drops the owner's reference; the VM
+   * is torn down with the last one. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.finish({ reason: 'closed', exitCode: Atomics.load(this.ctl, Ctl.EXIT_CODE) });
+    await Promise.all(this.vcpuIds().map((id) => this.serial(id, async () => { if (this.vcpus.has(id)) await this.destroyNow(id); })));
+    await Promise.all([...this.ops.values()]);
+    await this.executor.close();
+    this.release();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** A handle on one vCPU. It holds a reference on its VM until destroyed. */
+export class Vcpu {
+  private destroyed = false;
+  constructor(readonly vm: Vm, readonly id: number, readonly generation: number) {}
+
+  get isDestroyed(): boolean { return this.destroyed; }
+
+  /** @internal */
+  markDestroyed(): void { this.destroyed = true; }
+
+  private check(): void {
+    if (this.destroyed) throw new HvError('EBADF', `vCPU ${this.id} was destroyed`);
+  }
+
+  /** Starts the (stopped) vCPU at `pc` in S-mode with a0 = id, a1 = opaque, as HSM hart_start does. */
+  start(pc: number, opaque = 0): void {
+    this.check();
+    this.vm.startVcpu(this.id, pc, opaque);
+  }
+
+  info(): VcpuInfo {
+    this.check();
+    return this.vm.vcpuInfo(this.id);
+  }
+
+  /** Destroys the vCPU now, wherever it is: its thread ends and its state is freed; the id can be created again. */
+  async destroy(): Promise<void> {
+    this.check();
+    await this.vm.destroyVcpu(this.id);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.destroyed) await this.destroy();
+  }
+}
+
+function align(n: number, a: number): number {
+  return Math.ceil(n / a) * a;
+}

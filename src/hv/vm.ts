@@ -159,12 +159,23 @@ export class Vm {
   }
 
   private async createNow(id: number): Promise<Vcpu> {
+    this.checkCreate(id);
+    if (!this.registry.canOccupy(id)) await this.registry.whenReusable(id);
+    const vcpu = this.attach(id);
+    await this.executor.addVcpu(id);
+    return vcpu;
+  }
+
+  private checkCreate(id: number): void {
     this.checkOpen();
     if (!Number.isInteger(id) || id < 0 || id >= this.maxVcpus) {
       throw new HvError('EINVAL', `vCPU id ${id} is out of range: this VM has ids 0..${this.maxVcpus - 1} (max vCPUs ${this.maxVcpus})`);
     }
     if (this.vcpus.has(id) || this.registry.present(id)) throw new HvError('EEXIST', `vCPU ${id} exists already`);
-    if (!this.registry.canOccupy(id)) await this.registry.whenReusable(id);
+  }
+
+  /** Initialises slot `id` and occupies it; the caller hands the vCPU to the executor. */
+  private attach(id: number): Vcpu {
     this.checkOpen();
     const b = id * Slot.STRIDE;
     for (const f of [Slot.RUN, Slot.IRQ, Slot.FLAGS, Slot.READER_EPOCH]) Atomics.store(this.slots, b + f, 0);
@@ -175,7 +186,6 @@ export class Vm {
     const vcpu = new Vcpu(this, id, gen);
     this.vcpus.set(id, vcpu);
     this.refs++;
-    await this.executor.addVcpu(id);
     return vcpu;
   }
 
@@ -189,6 +199,11 @@ export class Vm {
     if (!v) throw new HvError('ENODEV', `no vCPU ${id}`);
     this.vcpus.delete(id);
     await this.executor.removeVcpu(id);
+    this.detach(id, v);
+  }
+
+  /** Frees slot `id` after its vCPU stopped running, and drops the vCPU's reference. */
+  private detach(id: number, v: Vcpu): void {
     const b = id * Slot.STRIDE;
     this.registry.vacate(id);
     // A hart whose vCPU is gone is STOPPED for the guest, unless a start is already pending for it.
@@ -198,6 +213,31 @@ export class Vm {
     Atomics.store(this.slots, b + Slot.RUN, RunState.NONE);
     v.markDestroyed();
     this.release();
+  }
+
+  /**
+   * The deterministic executor delivers guest events between slices and needs them carried out at once, so
+   * the run stays identical from one execution to the next (its executor calls are synchronous).
+   */
+  private handleSync(ev: ExecutorEvent): boolean {
+    if (this.executor.kind !== 'deterministic' || this.closed) return false;
+    const det = this.executor as DeterministicExecutor;
+    if (ev.kind === 'start-request') {
+      if (!this.vcpus.has(ev.id) && this.registry.canOccupy(ev.id)) { this.attach(ev.id); det.addVcpu(ev.id); }
+      return true;
+    }
+    if (ev.kind === 'stopped') {
+      const v = this.vcpus.get(ev.id);
+      if ((this.config.onHartStop ?? 'destroy') === 'destroy' && v) {
+        this.vcpus.delete(ev.id);
+        det.removeNow(ev.id);
+        this.detach(ev.id, v);
+        if (Atomics.load(this.slots, ev.id * Slot.STRIDE + Slot.HSM) === HsmState.START_PENDING) { this.attach(ev.id); det.addVcpu(ev.id); }
+      }
+      this.checkStalled();
+      return true;
+    }
+    return false;
   }
 
   /** Runs `fn` after every earlier operation on the same vCPU id (create/destroy never interleave per id). */
@@ -255,6 +295,7 @@ export class Vm {
   }
 
   private onEvent(ev: ExecutorEvent): void {
+    if (this.handleSync(ev)) return;
     switch (ev.kind) {
       case 'start-request': {
         const id = ev.id;

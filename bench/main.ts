@@ -12,11 +12,12 @@ import { cpus } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bareMetalGroup } from './bare-metal.js';
+import { linuxBootGroup } from './linux.js';
 import { findOnPath, qemuVersion, QEMU_RISCV32 } from './qemu.js';
 import type { BenchContext, BenchGroup, Row } from './types.js';
 
 /** Every benchmark group, in run order. */
-const GROUPS: readonly BenchGroup[] = [bareMetalGroup];
+const GROUPS: readonly BenchGroup[] = [bareMetalGroup, linuxBootGroup];
 
 /** JSON document format; bump on incompatible changes. */
 const SCHEMA = 'hartvisor-bench/1';

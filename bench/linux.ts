@@ -1,0 +1,101 @@
+/**
+ * Linux boot benchmark (issue 5): wall time from start to `init: Linux guest up` and to power-off, on hartvisor
+ * (threaded executor) with 1 and 4 vCPUs, beside QEMU TCG booting the same kernel under the RV32 OpenSBI in the
+ * same run. Target: hartvisor no slower than 2x QEMU to power-off with 4 vCPUs.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createVm } from '../src/hv/vm.js';
+import { BenchContext, BenchGroup, Row, metric } from './types.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const SHARED = path.resolve(repo, '../shared');
+const IMAGE = path.join(SHARED, 'guests/linux/Image');
+const OPENSBI = path.join(SHARED, 'reference/opensbi-rv32/fw_dynamic.bin');
+const BOOTARGS = 'console=hvc0 earlycon=sbi';
+const UP = 'init: Linux guest up';
+
+interface Timing { up: number | null; off: number | null; ok: boolean; error?: string }
+
+async function bootHartvisor(vcpus: number, timeoutSec: number): Promise<Timing> {
+  const t0 = performance.now();
+  let up: number | null = null;
+  let text = '';
+  const vm = await createVm({
+    image: readFileSync(IMAGE), memoryMiB: 256, maxVcpus: vcpus, bootargs: BOOTARGS, onWarn: () => {},
+    onOutput: (b) => {
+      text += Buffer.from(b).toString('latin1');
+      if (up === null && text.includes(UP)) up = (performance.now() - t0) / 1000;
+    },
+  });
+  const timer = setTimeout(() => void vm.close(), timeoutSec * 1000);
+  const exit = await vm.wait();
+  const off = (performance.now() - t0) / 1000;
+  clearTimeout(timer);
+  await vm.close();
+  const ok = exit.reason === 'shutdown' && exit.exitCode === 0 && up !== null;
+  return { up, off: ok ? off : null, ok, error: ok ? undefined : `hartvisor: ${exit.reason}, exit ${exit.exitCode}` };
+}
+
+function bootQemu(qemu: string, vcpus: number, timeoutSec: number): Promise<Timing> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    let up: number | null = null;
+    let text = '';
+    const p = spawn(qemu, ['-M', 'virt', '-smp', String(vcpus), '-m', '256', '-nographic', '-bios', OPENSBI,
+      '-kernel', IMAGE, '-append', BOOTARGS], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutSec * 1000);
+    p.stdout.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      if (up === null && text.includes(UP)) up = (performance.now() - t0) / 1000;
+    });
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      const off = (performance.now() - t0) / 1000;
+      const ok = code === 0 && up !== null;
+      resolve({ up, off: ok ? off : null, ok, error: ok ? undefined : `QEMU exited with ${code}` });
+    });
+  });
+}
+
+export const linuxBootGroup: BenchGroup = {
+  name: 'linux',
+  title: 'Linux 6.1 boot to init and power-off (hartvisor threads vs QEMU TCG + OpenSBI)',
+  rows: ['linux-1vcpu', 'linux-4vcpu'],
+  async run(ctx: BenchContext): Promise<Row[]> {
+    const rows: Row[] = [];
+    if (!existsSync(IMAGE)) { ctx.note(`skipped: no Linux image at ${IMAGE}`); return rows; }
+    for (const vcpus of [1, 4]) {
+      const name = `linux-${vcpus}vcpu`;
+      if (!ctx.wants(name)) continue;
+      ctx.log(`${name}: hartvisor`);
+      let hv: Timing = { up: null, off: null, ok: false };
+      for (let i = 0; i < ctx.repeat; i++) {
+        const t = await bootHartvisor(vcpus, ctx.timeoutSec);
+        if (!hv.ok || (t.ok && (t.off ?? Infinity) < (hv.off ?? Infinity))) hv = t;
+      }
+      let q: Timing | null = null;
+      if (ctx.qemu && existsSync(OPENSBI)) {
+        ctx.log(`${name}: QEMU`);
+        for (let i = 0; i < ctx.repeat; i++) {
+          const t = await bootQemu(ctx.qemu, vcpus, ctx.timeoutSec);
+          if (!q || (t.ok && (t.off ?? Infinity) < (q.off ?? Infinity))) q = t;
+        }
+      }
+      const errors = [hv.error, q && !q.ok ? q.error : undefined].filter((e): e is string => !!e);
+      rows.push({
+        name, ok: hv.ok, errors,
+        metrics: {
+          hvUp: metric('hartvisor up s', 's', hv.up),
+          hvOff: metric('hartvisor off s', 's', hv.off),
+          qUp: metric('QEMU up s', 's', q?.up ?? null),
+          qOff: metric('QEMU off s', 's', q?.off ?? null),
+          ratio: metric('off hartvisor/QEMU', 'x', hv.off !== null && q?.off ? hv.off / q.off : null),
+        },
+      });
+    }
+    return rows;
+  },
+};

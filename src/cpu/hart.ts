@@ -85,7 +85,10 @@ export class Hart {
   medeleg = 0; mideleg = 0; mie = 0; mip = 0; mtvec = 0; mcounteren = 0; mscratch = 0; mepc = 0; mcause = 0; mtval = 0;
   stvec = 0; scounteren = 0; sscratch = 0; sepc = 0; scause = 0; stval = 0; satp = 0;
   menvcfg = 0; senvcfg = 0; mcountinhibit = 0;
-  cycleDelta = 0;
+  /** minstret and mcycle are instret plus a 64-bit offset (hi, lo words) that CSR writes set, so the guest sees
+   *  exact 64-bit counters while `instret` itself only ever counts up. */
+  private instretOff = [0, 0];
+  private cycleOff = [0, 0];
   readonly pmpcfg = new Int32Array(4);
   readonly pmpaddr = new Int32Array(16);
 
@@ -268,7 +271,7 @@ export class Hart {
           if (ltag[t] === (a >>> 12) && (a & 3) === 0) r[(c >> 8) & 63] = m32[(loff[t] + (a & 0xfff)) >> 2];
           else {
             this.pc = pc; const v = this.loadSlow(a, 4);
-            if (this.trapped) { this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; left = 0; } break; }
+            if (this.trapped) { this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; budget -= left; left = 0; } break; }
             r[(c >> 8) & 63] = v;
           }
           pc = pc + len | 0; break;
@@ -280,7 +283,7 @@ export class Hart {
           if (ltag[t] === (a >>> 12) && (a & 1) === 0) v = m16[(loff[t] + (a & 0xfff)) >> 1];
           else {
             this.pc = pc; v = this.loadSlow(a, 2);
-            if (this.trapped) { this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; left = 0; } break; }
+            if (this.trapped) { this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; budget -= left; left = 0; } break; }
           }
           r[(c >> 8) & 63] = (c & 0xff) === Op.LH ? (v << 16) >> 16 : v & 0xffff;
           pc = pc + len | 0; break;
@@ -292,7 +295,7 @@ export class Hart {
           if (ltag[t] === (a >>> 12)) v = m8[loff[t] + (a & 0xfff)];
           else {
             this.pc = pc; v = this.loadSlow(a, 1);
-            if (this.trapped) { this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; left = 0; } break; }
+            if (this.trapped) { this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; budget -= left; left = 0; } break; }
           }
           r[(c >> 8) & 63] = (c & 0xff) === Op.LB ? (v << 24) >> 24 : v & 0xff;
           pc = pc + len | 0; break;
@@ -308,7 +311,7 @@ export class Hart {
             if (size === 4) m32[o >> 2] = v; else if (size === 2) m16[o >> 1] = v; else m8[o] = v;
           } else {
             this.pc = pc; this.storeSlow(a, size, v);
-            if (this.trapped) { this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; left = 0; } break; }
+            if (this.trapped) { this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; budget -= left; left = 0; } break; }
             if (this.codeDirty) { this.codeDirty = false; vpage = -1; } // the store hit decoded code (possibly this page)
           }
           pc = pc + len | 0; break;
@@ -317,12 +320,12 @@ export class Hart {
         case Op.PAUSE:
           this.pauses++;
           pc = pc + len | 0;
-          if (this.exitOnPause) { exit = Exit.Pause; left = 0; break; }
+          if (this.exitOnPause) { exit = Exit.Pause; budget -= left; left = 0; break; }
           if (this.pleGap > 0) {
             const now = this.instret + (budget - left) - this.runTraps;
             if (now - this.lastPause > this.pleGap) this.spinStart = now;
             this.lastPause = now;
-            if (now - this.spinStart > this.pleWindow) { this.spinStart = now; exit = Exit.Pause; left = 0; }
+            if (now - this.spinStart > this.pleWindow) { this.spinStart = now; exit = Exit.Pause; budget -= left; left = 0; }
           }
           break;
         case Op.FENCE:
@@ -336,7 +339,7 @@ export class Hart {
 
         case Op.ILLEGAL:
           this.pc = pc; this.raise(Cause.ILLEGAL_INST, imm);
-          this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; left = 0; }
+          this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; budget -= left; left = 0; }
           break;
 
         default: {
@@ -348,9 +351,9 @@ export class Hart {
           this.pc = pc;
           const e = this.execSlow(c, imm);
           pc = this.pc;
-          if (this.trapped) { this.trapped = false; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; left = 0; } break; }
+          if (this.trapped) { this.trapped = false; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; budget -= left; left = 0; } break; }
           if (this.refetch || this.codeDirty) { this.refetch = false; this.codeDirty = false; vpage = -1; }
-          if (e >= 0) { exit = e; left = 0; }
+          if (e >= 0) { exit = e; budget -= left; left = 0; }
           break;
         }
       }
@@ -560,6 +563,8 @@ export class Hart {
         let ns = (s & ~(Mstatus.MIE | Mstatus.MPP)) | Mstatus.MPIE | ((s & Mstatus.MPIE) ? Mstatus.MIE : 0);
         if (mpp !== Priv.M) ns &= ~Mstatus.MPRV;
         this.mstatus = ns;
+        // MPP changed: with MPRV set, data accesses translate differently even if the privilege stays M.
+        if ((s | ns) & Mstatus.MPRV) this.flushTlb();
         this.setPriv(mpp === 2 ? Priv.U : mpp);
         this.pc = this.mepc & ~1;
         this.resOff = -1;
@@ -690,7 +695,27 @@ export class Hart {
     return true;
   }
 
-  private cycleNow(): number { return this.instret + this.cycleDelta; }
+  /** A 64-bit counter CSR half: instret (+ extra) plus offset, exact modulo 2^64. */
+  private counter(off: number[], high: boolean, extra = 0): number {
+    const n = this.instret + extra;
+    const nHi = Math.floor(n / 0x100000000), nLo = n - nHi * 0x100000000;
+    const lo = nLo + off[1];
+    const carry = lo >= 0x100000000 ? 1 : 0;
+    return high ? (nHi + off[0] + carry) | 0 : (lo - carry * 0x100000000) | 0;
+  }
+
+  /** Sets a counter half so that the next instruction reads `v` there (this one is not counted). */
+  private setCounter(off: number[], high: boolean, v: number): void {
+    const curHi = this.counter(off, true) >>> 0, curLo = this.counter(off, false) >>> 0;
+    const wantHi = high ? v >>> 0 : curHi, wantLo = high ? curLo : v >>> 0;
+    // offset = want - (instret + 1), modulo 2^64
+    const n = this.instret + 1;
+    const nHi = Math.floor(n / 0x100000000), nLo = n - nHi * 0x100000000;
+    let lo = wantLo - nLo, borrow = 0;
+    if (lo < 0) { lo += 0x100000000; borrow = 1; }
+    off[0] = (wantHi - nHi - borrow) >>> 0;
+    off[1] = lo;
+  }
 
   /** The time CSR now. */
   timeNow(): number {
@@ -727,10 +752,10 @@ export class Hart {
       case Csr.MCAUSE: return this.mcause;
       case Csr.MTVAL: return this.mtval;
       case Csr.MIP: return this.mip;
-      case Csr.MCYCLE: case Csr.CYCLE: return this.cycleNow() % 0x100000000 | 0;
-      case Csr.MCYCLEH: case Csr.CYCLEH: return Math.floor(this.cycleNow() / 0x100000000) | 0;
-      case Csr.MINSTRET: case Csr.INSTRET: return this.instret % 0x100000000 | 0;
-      case Csr.MINSTRETH: case Csr.INSTRETH: return Math.floor(this.instret / 0x100000000) | 0;
+      case Csr.MCYCLE: case Csr.CYCLE: return this.counter(this.cycleOff, false);
+      case Csr.MCYCLEH: case Csr.CYCLEH: return this.counter(this.cycleOff, true);
+      case Csr.MINSTRET: case Csr.INSTRET: return this.counter(this.instretOff, false);
+      case Csr.MINSTRETH: case Csr.INSTRETH: return this.counter(this.instretOff, true);
       case Csr.TIME: return this.timeNow() % 0x100000000 | 0;
       case Csr.TIMEH: return Math.floor(this.timeNow() / 0x100000000) | 0;
       case Csr.MVENDORID: case Csr.MARCHID: case Csr.MIMPID: case Csr.MCONFIGPTR: return 0;
@@ -784,10 +809,10 @@ export class Hart {
       case Csr.MTVAL: this.mtval = v; return true;
       case Csr.MIP: { const m = SIP_MASK; this.mip = (this.mip & ~m) | (v & m); return true; }
       // Counter writes: the value written is what the next instruction reads (this one does not count).
-      case Csr.MINSTRET: this.instret = Math.floor(this.instret / 0x100000000) * 0x100000000 + (v >>> 0) - 1; return true;
-      case Csr.MINSTRETH: this.instret = (v >>> 0) * 0x100000000 + (this.instret % 0x100000000) - 1; return true;
-      case Csr.MCYCLE: { const c = this.cycleNow(); this.cycleDelta += (Math.floor(c / 0x100000000) * 0x100000000 + (v >>> 0)) - c - 1; return true; }
-      case Csr.MCYCLEH: { const c = this.cycleNow(); this.cycleDelta += ((v >>> 0) * 0x100000000 + c % 0x100000000) - c - 1; return true; }
+      case Csr.MINSTRET: this.setCounter(this.instretOff, false, v); return true;
+      case Csr.MINSTRETH: this.setCounter(this.instretOff, true, v); return true;
+      case Csr.MCYCLE: this.setCounter(this.cycleOff, false, v); return true;
+      case Csr.MCYCLEH: this.setCounter(this.cycleOff, true, v); return true;
       case Csr.TSELECT: case Csr.TDATA1: case Csr.TDATA2: case Csr.TDATA3: return true;
     }
     if (csr >= Csr.PMPCFG0 && csr < Csr.PMPCFG0 + 4) { this.pmpcfg[csr - Csr.PMPCFG0] = v; return true; }
@@ -836,6 +861,7 @@ export class Hart {
     } else {
       this.mcause = mcauseVal; this.mepc = pc; this.mtval = tval;
       const s = this.mstatus;
+      if (s & Mstatus.MPRV) this.flushTlb(); // MPP changes below: MPRV translations change with it
       this.mstatus = (s & ~(Mstatus.MPIE | Mstatus.MIE | Mstatus.MPP)) | ((s & Mstatus.MIE) ? Mstatus.MPIE : 0) | (this.priv << 11);
       this.setPriv(Priv.M);
       vector = this.mtvec;

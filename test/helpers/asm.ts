@@ -344,7 +344,10 @@ export class Sv32 {
   }
 
   /** A PTE with the physical page of `pa` (may exceed 2^32) and the given flag bits. */
-  static pte(pa: number, flags: number): number { return ((Math.floor(pa / 4096) << 10) | flags) >>> 0; }
+  static pte(pa: number, flags: number): number {
+    const p = pa < 0 ? pa + 2 ** 32 : pa; // accept int32-style addresses too
+    return ((Math.floor(p / 4096) << 10) | flags) >>> 0;
+  }
 
   /** Maps one 4 KiB page. */
   map(va: number, pa: number, flags: number): this { this.mem.writeU32(this.l0Addr(va), Sv32.pte(pa, flags)); return this; }

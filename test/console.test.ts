@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
-import { ByteRing, RING_MAX_CAPACITY } from '../src/devices/console.js';
+import { BYTE_RING_LAYOUT, ByteRing, LOCK_TIMEOUT_MS, RING_MAX_CAPACITY } from '../src/devices/console.js';
 
 /** What a producer worker is told (this file doubles as the worker's script). */
 interface ProducerJob {
@@ -146,6 +146,23 @@ function defineTests(): void {
     assert.throws(() => ByteRing.attach(new ArrayBuffer(128) as unknown as SharedArrayBuffer), TypeError);
   });
 
+  test('ring: a producer lock that is never released (a dead holder) costs a bounded wait and a counted drop', () => {
+    const ring = ByteRing.create(8);
+    ring.push(1);
+    const header = new Int32Array(ring.sab, 0, BYTE_RING_LAYOUT.WORDS);
+    Atomics.store(header, BYTE_RING_LAYOUT.LOCK, 1); // as if a producer died inside push
+    const t0 = performance.now();
+    assert.equal(ring.push([2, 3]), 0);
+    const waited = performance.now() - t0;
+    assert.ok(waited >= LOCK_TIMEOUT_MS - 5 && waited < LOCK_TIMEOUT_MS + 2000, `gave up after ${waited} ms`);
+    assert.equal(ring.dropped(), 2);
+    assert.equal(ring.lockTimeouts(), 1);
+    assert.deepEqual(ring.drain(), new Uint8Array([1]), 'the consumer needs no lock');
+    Atomics.store(header, BYTE_RING_LAYOUT.LOCK, 0);
+    assert.equal(ring.push([4, 5]), 2);
+    assert.deepEqual(ring.drain(), new Uint8Array([4, 5]));
+  });
+
   test('ring: waitForData resolves on data, on a later push, and on timeout', async () => {
     const ring = ByteRing.create(8);
     assert.equal(await ring.waitForData(0), false, 'a zero timeout just looks');
@@ -199,12 +216,17 @@ function defineTests(): void {
     });
 
     const got: number[][] = Array.from({ length: PRODUCERS }, () => []);
-    for (;;) {
-      const chunk = ring.drain();
-      for (const b of chunk) got[b >> 6]!.push(b & 63);
-      if (chunk.length > 0) continue;
-      if (finished && ring.available() === 0) break;
-      await ring.waitForData(20);
+    try {
+      for (;;) {
+        assert.ok(ring.available() <= ring.capacity, 'ring indices stay consistent');
+        const chunk = ring.drain();
+        for (const b of chunk) got[b >> 6]!.push(b & 63);
+        if (chunk.length > 0) continue;
+        if (finished && ring.available() === 0) break;
+        await ring.waitForData(20);
+      }
+    } finally {
+      for (const w of workers) void w.terminate(); // no-op once they have exited; stops them if an assert failed
     }
     if (failure !== undefined) throw failure;
     await done;

@@ -30,8 +30,11 @@
  * its bytes as dropped), so the VM degrades instead of hanging. Stop vCPU workers cooperatively before freeing them.
  */
 
-/** Header words of a ring's SharedArrayBuffer (Int32 indices). The data bytes follow the header. */
-const R = {
+/**
+ * Header words of a ring's SharedArrayBuffer (Int32 indices): the one layout table, exported for debuggers and
+ * tests to derive views from. The data bytes follow the header.
+ */
+export const BYTE_RING_LAYOUT = {
   /** {@link RING_MAGIC}: tells a ring buffer from any other SAB at attach time. */
   MAGIC: 0,
   /** Capacity in bytes (1 .. {@link RING_MAX_CAPACITY}); fixed at creation. */
@@ -51,6 +54,7 @@ const R = {
   /** Header size in words; the data bytes start at byte offset 4 * WORDS. Padded to 64 bytes. */
   WORDS: 16,
 } as const;
+const R = BYTE_RING_LAYOUT;
 
 const RING_MAGIC = 0x474e4952; // "RING", little-endian
 const HEADER_BYTES = R.WORDS * 4;
@@ -257,9 +261,12 @@ export class ByteRing {
     return k;
   }
 
-  /** Bytes waiting for the consumer (a snapshot; producers may add more at any time). */
+  /**
+   * Bytes waiting for the consumer. On the consumer's thread: exact as of the TAIL load (producers may add more
+   * at any time). On another thread: an estimate, which may overstate if the consumer runs between the two loads.
+   */
   available(): number {
-    // ORDER: two independent snapshots; the result is between the true counts at the two loads.
+    // ORDER: HEAD, then TAIL; both only move forward, so the result is never below the true count at either load.
     return ringDistance(Atomics.load(this.h, R.HEAD), Atomics.load(this.h, R.TAIL), this.capacity);
   }
 
@@ -292,8 +299,16 @@ export class ByteRing {
       // Sleeps only while TAIL still holds `tail`; it cannot come back to that value while HEAD stays put.
       const r = atomicsWaitAsync(h, R.TAIL, tail, timeout);
       if (r.async) {
-        if (timeout <= MAX_TIMER_MS) keepAlive = setTimeout(() => {}, timeout);
-        await r.value;
+        if (timeout <= MAX_TIMER_MS) {
+          // V8's own timeout for waitAsync does not keep Node's event loop alive; this timer does, and ends the
+          // wait itself should it fire first.
+          const timer = new Promise<void>((resolve) => {
+            keepAlive = setTimeout(resolve, timeout);
+          });
+          await Promise.race([r.value, timer]);
+        } else {
+          await r.value;
+        }
       }
       return this.available() > 0;
     } finally {

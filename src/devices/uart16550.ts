@@ -13,12 +13,12 @@
  * | 6   | MSR           | (ignored)      |             |
  * | 7   | SCR           | SCR            |             |
  *
- * Threads. Every vCPU thread may access the registers, so the device's state lives in shared memory: an Int32Array
- * over a SharedArrayBuffer (layout table `S` below) plus two {@link ByteRing}s. Each thread builds its own
- * `Uart16550` view over the same buffers: `Uart16550.create(outputRing, inputRing)` on the owner side,
- * `sharedState()` sent with postMessage, `Uart16550.attach(shared)` in the worker. The views hold no state of
- * their own. A register access takes the state lock (word `S.LOCK`, a compareExchange lock shared with the rings,
- * see `acquireSharedLock` in console.ts), does a few word updates and releases it. Rings are pushed to only after
+ * Threads. Every vCPU thread may access the registers, so the device's state lives in shared memory: an
+ * Int32Array over a SharedArrayBuffer (layout table {@link UART_STATE_LAYOUT}) plus two {@link ByteRing}s. Each
+ * thread builds its own `Uart16550` view over the same buffers: `Uart16550.create(outputRing, inputRing)` on the
+ * owner side, `sharedState()` sent with postMessage, `Uart16550.attach(shared)` in the worker. The views hold no
+ * state of their own. A register access takes the state lock (word LOCK, the compareExchange lock the rings use
+ * too, `acquireSharedLock` in console.ts), does a few word updates and releases it. Rings are pushed to only after
  * the state lock is released, so the state lock and a ring's producer lock never nest.
  *
  * Transmission is instantaneous: a THR write is pushed to the output ring at once, so THRE and TEMT always read 1.
@@ -109,10 +109,11 @@ export const UART_TX_RING_SIZE = 1 << 16;
 const TRIGGER_LEVELS = [1, 4, 8, 14];
 
 /**
- * The UART's shared state: word indices of its Int32Array, the one layout table. Every word but MAGIC and LOCK is
- * read and written only while LOCK is held, with plain accesses (the lock's acquire and release order them).
+ * The UART's shared state: word indices of its Int32Array, the one layout table (exported for debuggers and tests to
+ * derive views from). Every word but MAGIC, LOCK and LOCK_TIMEOUTS is read and written only while LOCK is held, with
+ * plain accesses (the lock's acquire and release order them).
  */
-const S = {
+export const UART_STATE_LAYOUT = {
   /** {@link STATE_MAGIC}: tells a UART state buffer from any other SAB at attach time. */
   MAGIC: 0,
   /** State lock (`acquireSharedLock`). */
@@ -144,6 +145,7 @@ const S = {
   /** Words in the state buffer. */
   WORDS: 32,
 } as const;
+const S = UART_STATE_LAYOUT;
 
 const STATE_MAGIC = 0x54524155; // "UART", little-endian
 const STATE_BYTES = S.WORDS * 4;
@@ -155,7 +157,7 @@ const TX_LOOPBACK = 0x100;
 
 /** The shared buffers behind a UART: post them to a worker and `Uart16550.attach` them there. */
 export interface Uart16550Shared {
-  /** Register state (layout table `S`). */
+  /** Register state (layout table {@link UART_STATE_LAYOUT}). */
   readonly state: SharedArrayBuffer;
   /** Output ring: guest to host. */
   readonly output: SharedArrayBuffer;
@@ -174,7 +176,10 @@ export interface Uart16550Shared {
 export class Uart16550 {
   /** Guest-to-host bytes: the host drains it (it is its single consumer). */
   readonly output: ByteRing;
-  /** Host-to-guest bytes: any thread pushes; the guest's RBR reads consume it. */
+  /**
+   * Host-to-guest bytes: any thread pushes; the guest's RBR reads (and `takeInput`) consume it under the state
+   * lock. Nothing else may consume it while the UART is in use.
+   */
   readonly input: ByteRing;
   private readonly s: Int32Array;
   private readonly onOutput: ((byte: number) => void) | undefined;
@@ -267,6 +272,18 @@ export class Uart16550 {
    */
   pushInput(bytes: Uint8Array | ArrayLike<number>): number {
     return this.input.push(bytes);
+  }
+
+  /**
+   * Guest-side bulk read that bypasses the registers (e.g. SBI DBCN console read): removes and returns up to `max`
+   * bytes of pending input. Takes the state lock, so it shares the input ring's single-consumer role with RBR reads
+   * safely; draining `input` directly from a vCPU thread would not. Returns nothing if the lock times out.
+   */
+  takeInput(max: number): Uint8Array {
+    if (!this.lock()) return new Uint8Array(0);
+    const bytes = this.input.drain(max);
+    releaseSharedLock(this.s, S.LOCK);
+    return bytes;
   }
 
   /** True when an interrupt enabled in IER is pending, i.e. the UART's IRQ line would be asserted. */

@@ -72,10 +72,10 @@ export class MachineView {
 
   /** The console port a vCPU uses for SBI console calls (same rings as the UART). */
   consolePort(): { write(b: Uint8Array): void; read(max: number): Uint8Array } {
-    const out = this.out, inp = this.in;
+    const out = this.out, uart = this.uart;
     return {
       write: (b) => { out.push(b); },
-      read: (max) => inp.drain(max),
+      read: (max) => uart.takeInput(max),
     };
   }
 }

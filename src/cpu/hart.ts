@@ -69,6 +69,9 @@ export class Hart {
   /** Ticks per retired instruction between executor updates (0: time stands still within a run). A virtual
    *  clock (deterministic executor) advances with the instructions, as the guest would see on hardware. */
   timeScale = 0;
+  /** Optional live time source (ticks) supplied by the executor, e.g. the wall clock of the threaded executor;
+   *  when set, a read of the time CSR is always current. The engine itself never reads a clock. */
+  clock: (() => number) | null = null;
   /** Pause-loop exiting: a PAUSE more than `pleGap` instructions after the previous one starts a new spin;
    *  a spin longer than `pleWindow` instructions exits with Exit.Pause. `pleGap` 0 turns PLE off. */
   pleGap = 0;
@@ -719,6 +722,7 @@ export class Hart {
 
   /** The time CSR now. */
   timeNow(): number {
+    if (this.clock !== null) return this.clock();
     return this.timeScale === 0 ? this.time : Math.floor(this.time + (this.instret - this.timeInstret) * this.timeScale);
   }
 

@@ -16,8 +16,8 @@ export const SbiExt = {
   LEGACY_SET_TIMER: 0x00, LEGACY_PUTCHAR: 0x01, LEGACY_GETCHAR: 0x02, LEGACY_CLEAR_IPI: 0x03,
   LEGACY_SEND_IPI: 0x04, LEGACY_REMOTE_FENCE_I: 0x05, LEGACY_REMOTE_SFENCE_VMA: 0x06,
   LEGACY_REMOTE_SFENCE_VMA_ASID: 0x07, LEGACY_SHUTDOWN: 0x08,
-  /** hartvisor's vendor extension (hotplug events, paravirtual yield): 0x09000000 + vendor id range. */
-  HARTVISOR: 0x0a000000 + 0x48565,
+  /** hartvisor's vendor extension (docs/sbi-hartvisor-extension.md): vendor range 0x09000000-0x09FFFFFF, "HVT". */
+  HARTVISOR: 0x09485654,
 } as const;
 
 export const SBI_SPEC_VERSION = (2 << 24) | 0;
@@ -73,7 +73,7 @@ export interface SbiOutcome {
  * Handles the SBI call in `regs` (a7 = extension, a6 = function, a0..a5 = arguments) for `host`, writing the
  * result to a0 (error) and a1 (value), or a0 alone for legacy calls. Never throws on guest input.
  */
-export function handleSbiCall(regs: Int32Array, host: SbiHost, extraPresent?: (ext: number) => boolean): SbiOutcome {
+export function handleSbiCall(regs: Int32Array, host: SbiHost): SbiOutcome {
   const ext = regs[A7] >>> 0;
   const fid = regs[A6] >>> 0;
   const ret = (error: number, value = 0): SbiOutcome => { regs[A0] = error; regs[A1] = value; return { unsupported: false }; };
@@ -85,7 +85,7 @@ export function handleSbiCall(regs: Int32Array, host: SbiHost, extraPresent?: (e
         case 0: return ret(0, SBI_SPEC_VERSION);
         case 1: return ret(0, SBI_IMPL_ID);
         case 2: return ret(0, SBI_IMPL_VERSION);
-        case 3: { const e = regs[A0] >>> 0; return ret(0, PRESENT.has(e) || (extraPresent?.(e) ?? false) ? 1 : 0); }
+        case 3: { const e = regs[A0] >>> 0; return ret(0, PRESENT.has(e) || (e === SbiExt.HARTVISOR && host.vendorCall !== undefined) ? 1 : 0); }
         case 4: case 5: case 6: return ret(0, 0); // mvendorid, marchid, mimpid
       }
       return unsupported();

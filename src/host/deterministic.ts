@@ -4,8 +4,11 @@
  * Guest time advances by instructions executed; when every vCPU is idle it jumps to the next timer deadline.
  */
 import { VcpuCore, Slice, VcpuEnv } from '../hv/vcpu-core.js';
+import { VcpuRegistry } from '../hv/registry.js';
+import { SchedConfig, growPleWindow, onSpin, shrinkPleWindow } from '../hv/scheduler.js';
 import { Executor, ExecutorListener } from './executor.js';
-import { Ctl, Req, RunState, Slot, VmState } from './layout.js';
+import { Ctl, Req, RunState, Slot, Stat, VmState } from './layout.js';
+import { HotplugQueue } from './hotplug-queue.js';
 import { MachineBuffers, MachineView } from './machine.js';
 
 /** Virtual time: 10 guest instructions per 100 ns tick, i.e. a 100 MIPS virtual CPU on the 10 MHz timebase. */
@@ -24,7 +27,10 @@ export function prng(seed: number): () => number {
   };
 }
 
-interface Entry { core: VcpuCore; state: Slice; stopped: boolean }
+/** Scheduling parameters of the deterministic executor: the time slice is counted in guest instructions. */
+export type DetSched = SchedConfig & { quantumInstr: number };
+
+interface Entry { core: VcpuCore; state: Slice; stopped: boolean; onCpu: boolean; quantum: number; waitSince: number }
 
 export class DeterministicExecutor implements Executor {
   readonly kind = 'deterministic' as const;
@@ -39,16 +45,21 @@ export class DeterministicExecutor implements Executor {
   private running = false;
   private closed = false;
   private readonly pending: (() => void)[] = [];
+  private readonly registry: VcpuRegistry;
+  private ticket = 0;
+  private readonly hotplug: HotplugQueue;
 
   constructor(
     private readonly buffers: MachineBuffers,
     private readonly listener: ExecutorListener,
-    private readonly opts: { destroyOnStop: boolean; seed: number },
+    private readonly opts: { destroyOnStop: boolean; seed: number; sched: DetSched },
   ) {
     this.view = new MachineView(buffers);
     this.ctl = new Int32Array(buffers.ctl);
     this.slots = new Int32Array(buffers.slots);
     this.rand = prng(opts.seed);
+    this.registry = new VcpuRegistry(buffers.ctl, buffers.slots);
+    this.hotplug = new HotplugQueue(buffers.hotplug);
   }
 
   private env(): VcpuEnv {
@@ -63,12 +74,16 @@ export class DeterministicExecutor implements Executor {
       waitAck: () => { /* no other vCPU is inside a slice */ },
       notifyOwner: () => { this.pending.push(() => this.listener({ kind: 'shutdown' })); },
       warn: (message) => this.listener({ kind: 'warn', message }),
+      hotplug: this.hotplug,
+      yieldTo: (self, target) => (this.opts.sched.directedYield === 'pv' && this.yieldCpu(self, target) > 0 ? 1 : 0),
     };
   }
 
   addVcpu(id: number): void {
     const core = new VcpuCore(this.view.mem, this.buffers.ctl, this.buffers.slots, this.buffers.stats, id, this.env());
-    this.cores.set(id, { core, state: Slice.CONTINUE, stopped: false });
+    this.cores.set(id, { core, state: Slice.CONTINUE, stopped: false, onCpu: false, quantum: 0, waitSince: this.ticket++ });
+    core.hart.pleGap = this.opts.sched.pleGap;
+    core.hart.pleWindow = this.opts.sched.pleWindow;
     this.kick();
   }
 
@@ -114,6 +129,7 @@ export class DeterministicExecutor implements Executor {
     while (this.pending.length) this.pending.shift()!();
   }
 
+  /** Runnable now (whether on a CPU or waiting for one). */
   private runnable(e: Entry, id: number): boolean {
     if (e.stopped) return false;
     const req = Atomics.load(this.slots, id * Slot.STRIDE + Slot.REQ);
@@ -123,11 +139,49 @@ export class DeterministicExecutor implements Executor {
     return true;
   }
 
+  private setRun(id: number, r: RunState): void {
+    Atomics.store(this.slots, id * Slot.STRIDE + Slot.RUN, r);
+  }
+
+  /** Puts waiter `id` on a CPU (schedule-in). */
+  private scheduleIn(id: number, e: Entry): void {
+    e.onCpu = true;
+    e.quantum = this.opts.sched.quantumInstr;
+    e.core.hart.pleWindow = shrinkPleWindow(e.core.hart.pleWindow, this.opts.sched);
+    this.setRun(id, RunState.RUNNING);
+  }
+
+  /** Takes `id` off its CPU while runnable: it waits at the back of the queue. */
+  private preempt(id: number, e: Entry): void {
+    e.onCpu = false;
+    e.waitSince = this.ticket++;
+    this.setRun(id, RunState.PREEMPTED);
+  }
+
+  /** Directed yield in virtual time: `target` takes `from`'s CPU if it is waiting for one. */
+  private yieldCpu(from: number, target: number): number {
+    const t = this.cores.get(target), f = this.cores.get(from);
+    if (!t || !f || !f.onCpu) return -1;
+    if (t.onCpu) return 0;
+    if (!this.runnable(t, target)) return -1;
+    this.preempt(from, f);
+    this.scheduleIn(target, t);
+    return 1;
+  }
+
   /** One scheduling decision. Returns false when nothing can run now or later (every vCPU stopped). */
   step(): boolean {
     const ids = [...this.cores.keys()].sort((a, b) => a - b);
-    const ready = ids.filter((id) => this.runnable(this.cores.get(id)!, id));
-    if (ready.length === 0) {
+    const k = this.opts.sched.pcpus;
+    // Fill free CPUs with the longest-waiting runnable vCPUs.
+    let onCpu = ids.filter((id) => this.cores.get(id)!.onCpu);
+    if (onCpu.length < k) {
+      const waiting = ids.filter((id) => { const e = this.cores.get(id)!; return !e.onCpu && this.runnable(e, id); })
+        .sort((a, b) => this.cores.get(a)!.waitSince - this.cores.get(b)!.waitSince);
+      for (const id of waiting.slice(0, k - onCpu.length)) this.scheduleIn(id, this.cores.get(id)!);
+      onCpu = ids.filter((id) => this.cores.get(id)!.onCpu);
+    }
+    if (onCpu.length === 0) {
       // Everyone idle: jump to the earliest timer deadline, if any.
       let next = Infinity;
       for (const id of ids) {
@@ -139,28 +193,52 @@ export class DeterministicExecutor implements Executor {
       if (next > this.vtime) { this.vtime = next; this.instr = next * INSTR_PER_TICK; }
       return true;
     }
-    const id = ready[Math.floor(this.rand() * ready.length)];
+    // The CPUs run in parallel; interleave them in random chunks. Guest time advances by a chunk's share.
+    const id = onCpu[Math.floor(this.rand() * onCpu.length)];
     const e = this.cores.get(id)!;
-    const budget = MIN_SLICE + Math.floor(this.rand() * (MAX_SLICE - MIN_SLICE));
+    const budget = Math.min(e.quantum, MIN_SLICE + Math.floor(this.rand() * (MAX_SLICE - MIN_SLICE)));
     const before = e.core.hart.instret;
-    Atomics.store(this.slots, id * Slot.STRIDE + Slot.RUN, RunState.RUNNING);
-    const s = e.core.runSlice(budget);
+    const s = e.core.runSlice(Math.max(1, budget));
     const done = e.core.hart.instret - before;
-    this.instr += done;
+    this.instr += done / onCpu.length;
     this.vtime = Math.floor(this.instr / INSTR_PER_TICK);
+    e.quantum -= Math.max(done, 1);
     e.state = s;
-    const b = id * Slot.STRIDE + Slot.RUN;
     switch (s) {
-      case Slice.IDLE: Atomics.store(this.slots, b, RunState.HALTED); break;
-      case Slice.PARKED: Atomics.store(this.slots, b, RunState.STOPPED); break;
+      case Slice.CONTINUE:
+        break;
+      case Slice.YIELDED: // a paravirtual YIELD_TO already moved the CPU
+        break;
+      case Slice.SPIN: {
+        const sc = this.opts.sched;
+        e.core.hart.pleWindow = growPleWindow(e.core.hart.pleWindow, sc);
+        if (sc.directedYield !== 'off' && k < this.registry.maxVcpus) {
+          onSpin(this.registry, id, e.core.hart.priv === 1, (t) => {
+            e.core.count(Stat.directed_yield_attempted);
+            const r = this.yieldCpu(id, t);
+            if (r > 0) e.core.count(Stat.directed_yield_successful);
+            return r;
+          });
+        }
+        e.state = Slice.CONTINUE;
+        break;
+      }
+      case Slice.IDLE: e.onCpu = false; this.setRun(id, RunState.HALTED); break;
+      case Slice.PARKED: e.onCpu = false; this.setRun(id, RunState.STOPPED); break;
       case Slice.STOPPED:
+        e.onCpu = false;
         e.core.completeStop();
-        Atomics.store(this.slots, b, RunState.STOPPED);
+        this.setRun(id, RunState.STOPPED);
         if (this.opts.destroyOnStop) e.stopped = true;
         e.state = Slice.PARKED;
         this.pending.push(() => this.listener({ kind: 'stopped', id }));
         break;
-      case Slice.SHUTDOWN: e.stopped = true; break;
+      case Slice.SHUTDOWN: e.onCpu = false; e.stopped = true; break;
+    }
+    if (e.onCpu && e.quantum <= 0) {
+      // End of the time slice: preempted if someone waits for a CPU, else a new slice.
+      const waiter = ids.some((w) => { const x = this.cores.get(w)!; return w !== id && !x.onCpu && this.runnable(x, w); });
+      if (waiter) { this.preempt(id, e); e.core.count(Stat.preempted); } else e.quantum = this.opts.sched.quantumInstr;
     }
     return true;
   }

@@ -24,6 +24,8 @@ export const enum Ctl {
   /** A guest-visible failure the host must report (unsupported instruction / SBI call), as a reason code. */
   FATAL = 8,
   FATAL_HART = 9,
+  /** Tickets for CPU-slot waiters (FIFO order). */
+  WAIT_TICKET = 10,
   SIZE = 16,
 }
 
@@ -55,6 +57,10 @@ export const enum Slot {
   RESUME_ADDR = 11,
   RESUME_OPAQUE = 12,
   SUSPEND_TYPE = 13,
+  /** CPU slot granted to this waiting vCPU, plus one; 0 = accepting a grant, -1 = not accepting (cpu-slots.ts). */
+  GRANT = 14,
+  /** Ticket taken when the vCPU started waiting for a CPU slot. */
+  WAIT_SINCE = 15,
   STRIDE = 16,
 }
 
@@ -71,7 +77,7 @@ export const enum Req {
   EXIT = 1 << 0,
   FENCE_I = 1 << 1,
   SFENCE_VMA = 1 << 2,
-  /** Just leave the current slice (kick). */
+  /** Paravirtual kick (vendor SBI KICK): the hart's current or next WFI returns without an interrupt. */
   KICK = 1 << 3,
   /** Park the vCPU (VM pause). */
   PAUSE = 1 << 4,

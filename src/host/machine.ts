@@ -8,6 +8,8 @@ import { GuestMemory } from '../cpu/memory.js';
 import { ByteRing } from '../devices/console.js';
 import { Uart16550 } from '../devices/uart16550.js';
 import { allocCtl, allocSlots, allocStats } from './layout.js';
+import { allocHotplugQueue } from './hotplug-queue.js';
+import { allocCpuSlots } from './cpu-slots.js';
 
 export const UART_BASE = 0x10000000;
 export const UART_SIZE = 0x100;
@@ -22,11 +24,15 @@ export interface MachineBuffers {
   consoleOut: SharedArrayBuffer;
   consoleIn: SharedArrayBuffer;
   uart: unknown;
+  /** Hotplug events for the guest (hotplug-queue.ts). */
+  hotplug: SharedArrayBuffer;
+  /** CPU slot owners (cpu-slots.ts). */
+  cpus: SharedArrayBuffer;
   /** Wall-clock origin of guest time (ms since the epoch, fractional), for threaded executors. */
   timeOriginMs: number;
 }
 
-export function createMachineBuffers(memBytes: number, maxVcpus: number): MachineBuffers {
+export function createMachineBuffers(memBytes: number, maxVcpus: number, pcpus = maxVcpus): MachineBuffers {
   const out = ByteRing.create(1 << 16);
   const inp = ByteRing.create(1 << 12);
   const uart = Uart16550.create(out, inp);
@@ -38,6 +44,8 @@ export function createMachineBuffers(memBytes: number, maxVcpus: number): Machin
     consoleOut: out.sab,
     consoleIn: inp.sab,
     uart: uart.sharedState(),
+    hotplug: allocHotplugQueue(),
+    cpus: allocCpuSlots(pcpus),
     timeOriginMs: performance.timeOrigin + performance.now(),
   };
 }

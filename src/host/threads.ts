@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { Executor, ExecutorListener } from './executor.js';
 import { Req, Slot } from './layout.js';
 import { MachineBuffers } from './machine.js';
+import type { WorkerSched } from './vcpu-worker.js';
 
 const WORKER_URL = new URL('./vcpu-worker.js', import.meta.url);
 /** How long a vCPU thread gets to leave on its own before it is terminated. */
@@ -29,7 +30,7 @@ export class ThreadedExecutor implements Executor {
   constructor(
     private readonly buffers: MachineBuffers,
     private readonly listener: ExecutorListener,
-    private readonly opts: { destroyOnStop: boolean; spares?: number },
+    private readonly opts: { destroyOnStop: boolean; spares?: number; sched: WorkerSched },
   ) {
     this.slots = new Int32Array(buffers.slots);
     this.wantSpares = opts.spares ?? 1;
@@ -70,7 +71,7 @@ export class ThreadedExecutor implements Executor {
       }
     });
     this.running.set(id, { worker: w, left, exited });
-    w.postMessage({ id, destroyOnStop: this.opts.destroyOnStop });
+    w.postMessage({ id, destroyOnStop: this.opts.destroyOnStop, sched: this.opts.sched });
   }
 
   async removeVcpu(id: number): Promise<void> {

@@ -7,17 +7,21 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { VcpuCore, Slice, VcpuEnv } from '../hv/vcpu-core.js';
-import { Ctl, Req, RunState, Slot, VmState } from './layout.js';
+import { VcpuRegistry } from '../hv/registry.js';
+import { SchedConfig, growPleWindow, onSpin, shrinkPleWindow } from '../hv/scheduler.js';
+import { CpuSlots } from './cpu-slots.js';
+import { Ctl, Req, RunState, Slot, Stat, VmState } from './layout.js';
+import { HotplugQueue } from './hotplug-queue.js';
 import { MachineBuffers, MachineView, TIMEBASE_HZ, wallTicks } from './machine.js';
 
 const SLICE = 1 << 14;
-/** Pause-loop exiting, with KVM's defaults (ple_gap 128, ple_window 4096). */
-const PLE_GAP = 128;
-const PLE_WINDOW = 4096;
 /** A spinning vCPU gives its host CPU away for this long (ms) unless woken: our sched_yield. */
 const SPIN_YIELD_MS = 0.05;
 
-interface Assign { id: number; destroyOnStop: boolean }
+interface Assign { id: number; destroyOnStop: boolean; sched: WorkerSched }
+
+/** Scheduling parameters a vCPU thread needs. */
+export type WorkerSched = SchedConfig & { timesliceMs: number };
 
 const port = parentPort!;
 const buffers = (workerData as { buffers: MachineBuffers }).buffers;
@@ -32,12 +36,23 @@ port.once('message', (msg: Assign) => {
   port.close();
 });
 
-function runVcpu({ id, destroyOnStop }: Assign): void {
+function runVcpu({ id, destroyOnStop, sched }: Assign): void {
   const view = new MachineView(buffers);
   const ctl = new Int32Array(buffers.ctl);
   const slots = new Int32Array(buffers.slots);
   const b = id * Slot.STRIDE;
   const origin = buffers.timeOriginMs;
+  const registry = new VcpuRegistry(buffers.ctl, buffers.slots);
+  // With fewer CPU slots than possible vCPUs, a vCPU runs only while it holds a slot (cpu-slots.ts).
+  const cpus = sched.pcpus < registry.maxVcpus ? new CpuSlots(buffers.cpus, slots, ctl) : null;
+  let cpu = -1;
+  let quantumEnd = 0;
+  /** Hands our slot to `target` if it waits for one (directed yield). */
+  const giveCpu = (target: number): number => {
+    if (!cpus || cpu < 0) return -1;
+    if (cpus.grant(id, cpu, target)) { cpu = -1; return 1; }
+    return Atomics.load(slots, target * Slot.STRIDE + Slot.RUN) === RunState.RUNNING ? 0 : -1;
+  };
   const env: VcpuEnv = {
     now: () => wallTicks(origin),
     console: view.consolePort(),
@@ -59,31 +74,78 @@ function runVcpu({ id, destroyOnStop }: Assign): void {
     },
     notifyOwner: () => { Atomics.add(ctl, Ctl.DOORBELL, 1); Atomics.notify(ctl, Ctl.DOORBELL); port.postMessage({ type: 'shutdown' }); },
     warn: (message) => port.postMessage({ type: 'warn', message }),
+    hotplug: new HotplugQueue(buffers.hotplug),
+    yieldTo: (_self, target) => (sched.directedYield === 'pv' ? (giveCpu(target) > 0 ? 1 : 0) : 0),
   };
   const core = new VcpuCore(view.mem, buffers.ctl, buffers.slots, buffers.stats, id, env);
-  core.hart.pleGap = PLE_GAP;
-  core.hart.pleWindow = PLE_WINDOW;
+  core.hart.clock = env.now;
+  core.hart.pleGap = sched.pleGap;
+  core.hart.pleWindow = sched.pleWindow;
+
+  /** Waits for a CPU slot; false if the vCPU must exit meanwhile. */
+  const acquireCpu = (): boolean => {
+    cpus!.becomeWaiter(id);
+    for (;;) {
+      const w = Atomics.load(slots, b + Slot.WAKE);
+      const k = cpus!.tryTake(id);
+      if (k >= 0) {
+        cpu = k;
+        Atomics.store(slots, b + Slot.RUN, RunState.RUNNING);
+        core.hart.pleWindow = shrinkPleWindow(core.hart.pleWindow, sched); // schedule-in
+        quantumEnd = performance.now() + sched.timesliceMs;
+        return true;
+      }
+      if (Atomics.load(slots, b + Slot.REQ) & Req.EXIT) { Atomics.store(slots, b + Slot.GRANT, -1); return false; }
+      Atomics.wait(slots, b + Slot.WAKE, w, 2);
+    }
+  };
+  const releaseCpu = (): void => {
+    if (cpus && cpu >= 0) { cpus.release(id, cpu); cpu = -1; }
+  };
+
   let stopped = false;
   for (;;) {
     // ORDER: read WAKE before checking conditions, so a wake-up between the check and the wait is not lost.
     const w = Atomics.load(slots, b + Slot.WAKE);
     if (Atomics.load(slots, b + Slot.REQ) & Req.EXIT) break;
     if (Atomics.load(ctl, Ctl.STATE) === VmState.SHUTDOWN || stopped) {
+      releaseCpu();
       Atomics.store(slots, b + Slot.RUN, RunState.STOPPED);
       Atomics.wait(slots, b + Slot.WAKE, w, 200);
       continue;
     }
+    if (cpus && cpu < 0 && !acquireCpu()) break;
     Atomics.store(slots, b + Slot.RUN, RunState.RUNNING);
     const s = core.runSlice(SLICE);
     switch (s) {
       case Slice.CONTINUE:
+        if (cpus && performance.now() >= quantumEnd) {
+          // End of the time slice: the longest waiter gets our slot; we are preempted while runnable.
+          const next = cpus.oldestWaiter(id, registry.maxVcpus);
+          if (next >= 0 && cpus.grant(id, cpu, next)) { cpu = -1; core.count(Stat.preempted); }
+          else quantumEnd = performance.now() + sched.timesliceMs;
+        }
         break;
-      case Slice.SPIN:
-        // The guest spins (e.g. on a lock whose holder is descheduled): let the host run someone else.
-        Atomics.store(slots, b + Slot.RUN, RunState.PREEMPTED);
-        Atomics.wait(slots, b + Slot.WAKE, w, SPIN_YIELD_MS);
+      case Slice.YIELDED: // a paravirtual YIELD_TO gave our slot away
         break;
+      case Slice.SPIN: {
+        core.hart.pleWindow = growPleWindow(core.hart.pleWindow, sched);
+        if (cpus && sched.directedYield !== 'off') {
+          onSpin(registry, id, core.hart.priv === 1, (t) => {
+            core.count(Stat.directed_yield_attempted);
+            const r = giveCpu(t);
+            if (r > 0) core.count(Stat.directed_yield_successful);
+            return r;
+          });
+        } else if (!cpus) {
+          // No CPU budget: the host's own scheduler shares the cores; let it run someone else briefly.
+          Atomics.store(slots, b + Slot.RUN, RunState.PREEMPTED);
+          Atomics.wait(slots, b + Slot.WAKE, w, SPIN_YIELD_MS);
+        }
+        break;
+      }
       case Slice.IDLE: {
+        releaseCpu();
         Atomics.store(slots, b + Slot.RUN, RunState.HALTED);
         if (core.hasWakeup()) break;
         const dl = core.deadline();
@@ -92,10 +154,12 @@ function runVcpu({ id, destroyOnStop }: Assign): void {
         break;
       }
       case Slice.PARKED:
+        releaseCpu();
         Atomics.store(slots, b + Slot.RUN, RunState.STOPPED);
         Atomics.wait(slots, b + Slot.WAKE, w, 1000);
         break;
       case Slice.STOPPED:
+        releaseCpu();
         core.completeStop();
         Atomics.store(slots, b + Slot.RUN, RunState.STOPPED);
         port.postMessage({ type: 'stopped', id });
@@ -107,6 +171,7 @@ function runVcpu({ id, destroyOnStop }: Assign): void {
         break;
     }
   }
+  releaseCpu();
   Atomics.store(slots, b + Slot.RUN, RunState.NONE);
 }
 

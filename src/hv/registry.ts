@@ -14,6 +14,7 @@
  *    inside its section. `whenReusable(id)` resolves when that holds.
  */
 import { Ctl, Slot } from '../host/layout.js';
+import { HvError } from './errors.js';
 
 export class VcpuRegistry {
   readonly ctl: Int32Array;
@@ -126,8 +127,9 @@ export class VcpuRegistry {
   async whenReusable(id: number, timeoutMs = 2000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.canOccupy(id)) {
-      if (this.present(id)) throw new Error(`vCPU ${id} is present`);
-      if (Date.now() > deadline) throw new Error(`grace period for vCPU slot ${id} did not end within ${timeoutMs} ms`);
+      // Someone else (a guest's hart_start) occupied the slot while we waited.
+      if (this.present(id)) throw new HvError('EEXIST', `vCPU ${id} exists already`);
+      if (Date.now() > deadline) throw new HvError('ETIMEDOUT', `grace period for vCPU slot ${id} did not end within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 0));
     }
   }

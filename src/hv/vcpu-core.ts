@@ -9,6 +9,7 @@ import { GuestMemory } from '../cpu/memory.js';
 import { Irq, Mstatus, Priv } from '../cpu/csr.js';
 import { HSM_SUSPEND_NON_RETENTIVE, HSM_SUSPEND_RETENTIVE, SbiError, SbiHost, handleSbiCall } from '../devices/sbi.js';
 import { Ctl, HsmState, Req, RunState, Slot, SlotFlag, Stat, STAT_STRIDE, VmState } from '../host/layout.js';
+import { HotplugQueue } from '../host/hotplug-queue.js';
 import { VcpuRegistry } from './registry.js';
 
 /** What a slice ended with, for the executor. */
@@ -25,6 +26,8 @@ export const enum Slice {
   SPIN = 4,
   /** Not started (HSM STOPPED / START_PENDING without a start request yet): wait for a start. */
   PARKED = 5,
+  /** The guest yielded its CPU to another vCPU (paravirtual YIELD_TO): runnable, but let the other run. */
+  YIELDED = 6,
 }
 
 /** The console as the vCPU sees it (rings shared with the owner thread). */
@@ -52,7 +55,14 @@ export interface VcpuEnv {
   notifyOwner(): void;
   /** A guest action the hypervisor does not support: named on stderr by the owner. */
   warn(message: string): void;
+  /** Hotplug event queue (shared). */
+  hotplug: HotplugQueue;
+  /** Paravirtual directed yield: give this vCPU's CPU to `target`; 1 if done, 0 if not. */
+  yieldTo(self: number, target: number): number;
 }
+
+/** Function ids of the hartvisor vendor extension (docs/sbi-hartvisor-extension.md). */
+export const enum HvFid { HOTPLUG_GET_EVENT = 0, HOTPLUG_SET_NOTIFY = 1, HOTPLUG_PENDING = 2, YIELD_TO = 3, KICK = 4 }
 
 const STIP = 1 << Irq.STI;
 
@@ -71,6 +81,12 @@ export class VcpuCore implements SbiHost {
   private stopping = false;
   private shutdown = false;
   private suspendType = -1;
+  /** In WFI with nothing pending (the executor sleeps until a wake-up). */
+  private halted = false;
+  /** Set by a successful paravirtual YIELD_TO: the slice ends so the executor can switch. */
+  private yielded = false;
+  /** A KICK this hart sent itself: its next WFI returns at once. */
+  private selfKick = false;
   private readonly warned = new Set<string>();
 
   constructor(
@@ -95,7 +111,8 @@ export class VcpuCore implements SbiHost {
 
   private slot(f: Slot): number { return Atomics.load(this.slots, this.base + f); }
   private setSlot(f: Slot, v: number): void { Atomics.store(this.slots, this.base + f, v); }
-  private count(s: number, n = 1): void { this.stats[this.sbase + s] += n; }
+  /** Adds to one of this vCPU's statistics (layout.ts STAT_NAMES). */
+  count(s: number, n = 1): void { this.stats[this.sbase + s] += n; }
 
   /** Timer deadline in ticks for an idle wait (Infinity: none). */
   deadline(): number { return this.stimecmp; }
@@ -128,7 +145,7 @@ export class VcpuCore implements SbiHost {
 
   /** Consumes posted requests and interrupts; called by the executor before each slice. */
   private takeRequests(): void {
-    const req = Atomics.exchange(this.slots, this.base + Slot.REQ, 0) & ~Req.START;
+    const req = Atomics.and(this.slots, this.base + Slot.REQ, Req.START | Req.KICK) & ~(Req.START | Req.KICK);
     if (req !== 0) {
       if (req & Req.FENCE_I) this.hart.flushCode();
       if (req & Req.SFENCE_VMA) this.hart.flushTlb();
@@ -150,6 +167,14 @@ export class VcpuCore implements SbiHost {
     if (t >= this.stimecmp) this.hart.mip |= STIP; else this.hart.mip &= ~STIP;
   }
 
+  /** True (and consumed) if a KICK arrived for this hart. */
+  private consumeKick(): boolean {
+    if (this.selfKick) { this.selfKick = false; return true; }
+    if ((Atomics.load(this.slots, this.base + Slot.REQ) & Req.KICK) === 0) return false;
+    Atomics.and(this.slots, this.base + Slot.REQ, ~Req.KICK);
+    return true;
+  }
+
   /** True if an idle vCPU has something to wake up for. */
   hasWakeup(): boolean {
     if (Atomics.load(this.slots, this.base + Slot.IRQ) !== 0) return true;
@@ -165,9 +190,16 @@ export class VcpuCore implements SbiHost {
       if (!this.tryStart()) return Slice.PARKED;
     }
     if (Atomics.load(this.ctl, Ctl.STATE) === VmState.SHUTDOWN) return Slice.SHUTDOWN;
+    const kicked = this.halted && this.consumeKick();
     this.takeRequests();
     this.updateTimer();
     const h = this.hart;
+    if (this.halted) {
+      // Leaving WFI: only for an interrupt that is pending and enabled in sie, a kick, or spuriously.
+      if (!kicked && !h.wakeable()) return this.finish(Slice.IDLE);
+      this.halted = false;
+      this.count(Stat.halt_wakeup);
+    }
     if (this.suspendType >= 0) {
       if (!h.wakeable()) return Slice.IDLE;
       this.resume();
@@ -191,6 +223,7 @@ export class VcpuCore implements SbiHost {
           if (this.shutdown) return this.finish(Slice.SHUTDOWN);
           if (this.stopping) return this.finish(Slice.STOPPED);
           if (this.suspendType >= 0) return this.finish(h.wakeable() ? (this.resume(), Slice.CONTINUE) : Slice.IDLE);
+          if (this.yielded) { this.yielded = false; return this.finish(Slice.YIELDED); }
           // A self-IPI or a timer set in the past must be seen before the next instruction.
           this.takeRequests();
           this.updateTimer();
@@ -200,8 +233,9 @@ export class VcpuCore implements SbiHost {
         case Exit.Wfi:
           this.count(Stat.exits_wfi);
           this.updateTimer();
+          if (this.consumeKick()) break; // a paravirtual kick: WFI returns without an interrupt
           if (Atomics.load(this.slots, this.base + Slot.IRQ) !== 0) this.takeRequests();
-          if (!h.wakeable()) return this.finish(Slice.IDLE);
+          if (!h.wakeable()) { this.halted = true; return this.finish(Slice.IDLE); }
           h.checkInterrupts();
           break;
         case Exit.Pause:
@@ -217,8 +251,8 @@ export class VcpuCore implements SbiHost {
   }
 
   private finish(s: Slice): Slice {
-    const f = this.hart.priv === Priv.S ? SlotFlag.IN_KERNEL : 0;
-    Atomics.store(this.slots, this.base + Slot.FLAGS, f);
+    if (this.hart.priv === Priv.S) Atomics.or(this.slots, this.base + Slot.FLAGS, SlotFlag.IN_KERNEL);
+    else Atomics.and(this.slots, this.base + Slot.FLAGS, ~SlotFlag.IN_KERNEL);
     return s;
   }
 
@@ -331,6 +365,31 @@ export class VcpuCore implements SbiHost {
     Atomics.store(this.ctl, Ctl.STATE, VmState.SHUTDOWN);
     this.shutdown = true;
     this.env.notifyOwner();
+  }
+
+  vendorCall(fid: number, regs: Int32Array): { error: number; value: number } | undefined {
+    const arg = regs[10] >>> 0;
+    switch (fid) {
+      case HvFid.HOTPLUG_GET_EVENT: return { error: 0, value: this.env.hotplug.take() };
+      case HvFid.HOTPLUG_SET_NOTIFY:
+        if (!this.validHart(arg)) return { error: SbiError.INVALID_PARAM, value: 0 };
+        this.env.hotplug.notifyHart = arg;
+        return { error: 0, value: 0 };
+      case HvFid.HOTPLUG_PENDING: return { error: 0, value: this.env.hotplug.pending() };
+      case HvFid.YIELD_TO:
+        if (!this.validHart(arg)) return { error: SbiError.INVALID_PARAM, value: 0 };
+        this.count(Stat.directed_yield_attempted);
+        if (arg !== this.hartId && this.env.yieldTo(this.hartId, arg) === 1) { this.count(Stat.directed_yield_successful); this.yielded = true; return { error: 0, value: 0 }; }
+        return { error: 0, value: 1 };
+      case HvFid.KICK:
+        if (!this.validHart(arg)) return { error: SbiError.INVALID_PARAM, value: 0 };
+        if (arg === this.hartId) { this.selfKick = true; return { error: 0, value: 0 }; }
+        // ORDER: the KICK bit is visible before the wake-up.
+        Atomics.or(this.slots, arg * Slot.STRIDE + Slot.REQ, Req.KICK);
+        this.env.wake(arg);
+        return { error: 0, value: 0 };
+    }
+    return undefined;
   }
 
   consoleWrite(bytes: Uint8Array): void { this.env.console.write(bytes); }

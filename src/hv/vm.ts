@@ -15,7 +15,9 @@ import { Executor, ExecutorEvent } from '../host/executor.js';
 import { Ctl, HsmState, Req, RunState, STAT_NAMES, STAT_STRIDE, Slot, StatName, VmState } from '../host/layout.js';
 import { MachineBuffers, MachineView, createMachineBuffers } from '../host/machine.js';
 import { ThreadedExecutor } from '../host/threads.js';
+import { HotplugEvent, HotplugQueue } from '../host/hotplug-queue.js';
 import { HvError } from './errors.js';
+import { DEFAULT_SCHED, DirectedYield, SchedConfig } from './scheduler.js';
 import { VcpuRegistry } from './registry.js';
 
 export const MAX_VCPUS_LIMIT = 1024;
@@ -35,6 +37,18 @@ export interface VmConfig {
   seed?: number;
   /** What HSM hart_stop does to the vCPU: 'destroy' (default) frees it, 'keep' parks it stopped. */
   onHartStop?: 'destroy' | 'keep';
+  /** CPU slots the vCPUs share (default: one per possible vCPU). Fewer slots than vCPUs is overcommit. */
+  pcpus?: number;
+  /** Directed yield policy on pause-loop exits: 'off', 'on' (kvm_vcpu_on_spin, default), 'pv' (also the guest's YIELD_TO). */
+  directedYield?: DirectedYield;
+  /** Pause-loop exiting: KVM's ple_gap (0 = off), ple_window, ple_window_grow, ple_window_shrink. */
+  pleGap?: number;
+  pleWindow?: number;
+  pleGrow?: number;
+  pleShrink?: number;
+  /** Time slice of a vCPU on a CPU slot: milliseconds (threads), guest instructions (deterministic). */
+  timesliceMs?: number;
+  quantumInstr?: number;
   /** Console output (default: process.stdout). */
   onOutput?: (bytes: Uint8Array) => void;
   /** Warnings about unsupported guest actions (default: stderr). */
@@ -60,7 +74,15 @@ const RUN_NAMES: VcpuInfo['run'][] = ['none', 'running', 'halted', 'preempted', 
 /** Creates a VM; with an image it is loaded and vCPU 0 is created and started at the kernel entry. */
 export async function createVm(config: VmConfig = {}): Promise<Vm> {
   const vm = new Vm(config);
-  if (config.image) await vm.boot(config.image);
+  if (config.image) {
+    try {
+      await vm.boot(config.image);
+    } catch (e) {
+      // The caller never gets the handle: release the threads and RAM the VM holds already.
+      await vm.close();
+      throw e;
+    }
+  }
   return vm;
 }
 
@@ -81,12 +103,19 @@ export class Vm {
   private closed = false;
   private tornDown = false;
   private readonly ops = new Map<number, Promise<unknown>>();
+  /** vCPUs the host asked to remove: their hart_stop destroys them whatever the policy. */
+  private readonly removing = new Set<number>();
+  private readonly hotplugEvents = { add: 0, remove: 0 };
+  private forcedRemovals = 0;
+  private readonly hotplugQueue: HotplugQueue;
   private readonly exitWaiters: ((e: VmExit) => void)[] = [];
   private exitValue: VmExit | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
   private readonly onOutput: (b: Uint8Array) => void;
   private readonly onWarn: (m: string) => void;
   readonly config: VmConfig;
+  /** The scheduling policy in force. */
+  readonly sched: SchedConfig;
 
   constructor(config: VmConfig) {
     this.config = config;
@@ -98,7 +127,23 @@ export class Vm {
     if (!Number.isInteger(mib) || mib < 1 || mib > 2047) throw new HvError('EINVAL', `memory must be 1..2047 MiB, got ${mib}`);
     this.maxVcpus = maxVcpus;
     this.memoryBytes = mib * 1024 * 1024;
-    this.buffers = createMachineBuffers(this.memoryBytes, maxVcpus);
+    const pcpus = config.pcpus ?? maxVcpus;
+    if (!Number.isInteger(pcpus) || pcpus < 1 || pcpus > MAX_VCPUS_LIMIT) throw new HvError('EINVAL', `CPU slots must be an integer from 1 to ${MAX_VCPUS_LIMIT}, got ${pcpus}`);
+    const sched: SchedConfig = {
+      pcpus: Math.min(pcpus, maxVcpus),
+      directedYield: config.directedYield ?? DEFAULT_SCHED.directedYield,
+      pleGap: config.pleGap ?? DEFAULT_SCHED.pleGap,
+      pleWindow: config.pleWindow ?? DEFAULT_SCHED.pleWindow,
+      pleGrow: config.pleGrow ?? DEFAULT_SCHED.pleGrow,
+      pleShrink: config.pleShrink ?? DEFAULT_SCHED.pleShrink,
+      pleWindowMax: DEFAULT_SCHED.pleWindowMax,
+    };
+    for (const [k, v] of Object.entries(sched)) {
+      if (typeof v === 'number' && (!Number.isFinite(v) || v < 0)) throw new HvError('EINVAL', `${k} must be a non-negative number, got ${v}`);
+    }
+    if (!['off', 'on', 'pv'].includes(sched.directedYield)) throw new HvError('EINVAL', `directed yield must be off, on or pv, got ${sched.directedYield}`);
+    this.sched = sched;
+    this.buffers = createMachineBuffers(this.memoryBytes, maxVcpus, sched.pcpus);
     this.view = new MachineView(this.buffers);
     this.mem = this.view.mem;
     this.slots = new Int32Array(this.buffers.slots);
@@ -108,15 +153,16 @@ export class Vm {
     Atomics.store(this.ctl, Ctl.LAST_BOOSTED, -1);
     for (let id = 0; id < maxVcpus; id++) Atomics.store(this.slots, id * Slot.STRIDE + Slot.HSM, HsmState.STOPPED);
     this.registry = new VcpuRegistry(this.buffers.ctl, this.buffers.slots);
+    this.hotplugQueue = new HotplugQueue(this.buffers.hotplug);
     this.onOutput = config.onOutput ?? ((b) => process.stdout.write(b));
     this.onWarn = config.onWarn ?? ((m) => process.stderr.write(`hartvisor: warning: ${m}\n`));
     const listener = (ev: ExecutorEvent) => this.onEvent(ev);
     const destroyOnStop = (config.onHartStop ?? 'destroy') === 'destroy';
     this.executor = config.executor === 'deterministic'
-      ? new DeterministicExecutor(this.buffers, listener, { destroyOnStop, seed: config.seed ?? 1 })
+      ? new DeterministicExecutor(this.buffers, listener, { destroyOnStop, seed: config.seed ?? 1, sched: { ...sched, quantumInstr: config.quantumInstr ?? 200_000 } })
       // Warm spare threads make vCPU creation fast (a Node worker takes tens of ms to boot); a guest that starts
       // all its harts at once should not wait for thread start-up.
-      : new ThreadedExecutor(this.buffers, listener, { destroyOnStop, spares: Math.min(this.maxVcpus - 1, 4) || 1 });
+      : new ThreadedExecutor(this.buffers, listener, { destroyOnStop, spares: Math.min(this.maxVcpus - 1, 4) || 1, sched: { ...sched, timesliceMs: config.timesliceMs ?? 4 } });
     this.drainTimer = setInterval(() => this.drainConsole(), 5);
     this.drainTimer.unref();
   }
@@ -178,7 +224,8 @@ export class Vm {
   private attach(id: number): Vcpu {
     this.checkOpen();
     const b = id * Slot.STRIDE;
-    for (const f of [Slot.RUN, Slot.IRQ, Slot.FLAGS, Slot.READER_EPOCH]) Atomics.store(this.slots, b + f, 0);
+    for (const f of [Slot.RUN, Slot.IRQ, Slot.FLAGS, Slot.READER_EPOCH, Slot.WAIT_SINCE]) Atomics.store(this.slots, b + f, 0);
+    Atomics.store(this.slots, b + Slot.GRANT, -1);
     // Keep a posted START (a guest's hart_start waiting for this vCPU to exist); drop everything else.
     Atomics.and(this.slots, b + Slot.REQ, Req.START);
     this.stats.fill(0, id * STAT_STRIDE, (id + 1) * STAT_STRIDE);
@@ -191,20 +238,27 @@ export class Vm {
 
   /** Destroys vCPU `id` (see Vcpu.destroy). */
   destroyVcpu(id: number): Promise<void> {
-    return this.serial(id, () => this.destroyNow(id));
+    if (this.closed) return Promise.reject(new HvError('EBADF', 'the VM is closed'));
+    // A start the destroyed vCPU never took is cancelled: a vCPU created again with this id starts stopped.
+    return this.serial(id, () => this.destroyNow(id, true));
   }
 
-  private async destroyNow(id: number): Promise<void> {
+  private async destroyNow(id: number, cancelStart = false): Promise<void> {
     const v = this.vcpus.get(id);
     if (!v) throw new HvError('ENODEV', `no vCPU ${id}`);
     this.vcpus.delete(id);
     await this.executor.removeVcpu(id);
-    this.detach(id, v);
+    this.detach(id, v, cancelStart);
   }
 
   /** Frees slot `id` after its vCPU stopped running, and drops the vCPU's reference. */
-  private detach(id: number, v: Vcpu): void {
+  private detach(id: number, v: Vcpu, cancelStart = false): void {
     const b = id * Slot.STRIDE;
+    if (cancelStart) {
+      // ORDER: the START bit goes first; while HSM is still START_PENDING nobody else can post a new start.
+      Atomics.and(this.slots, b + Slot.REQ, ~Req.START);
+      Atomics.compareExchange(this.slots, b + Slot.HSM, HsmState.START_PENDING, HsmState.STOPPED);
+    }
     this.registry.vacate(id);
     // A hart whose vCPU is gone is STOPPED for the guest, unless a start is already pending for it.
     Atomics.compareExchange(this.slots, b + Slot.HSM, HsmState.STARTED, HsmState.STOPPED);
@@ -228,7 +282,8 @@ export class Vm {
     }
     if (ev.kind === 'stopped') {
       const v = this.vcpus.get(ev.id);
-      if ((this.config.onHartStop ?? 'destroy') === 'destroy' && v) {
+      if (this.destroysOnStop(ev.id) && v) {
+        this.removing.delete(ev.id);
         this.vcpus.delete(ev.id);
         det.removeNow(ev.id);
         this.detach(ev.id, v);
@@ -238,6 +293,105 @@ export class Vm {
       return true;
     }
     return false;
+  }
+
+  /** Whether a hart_stop of `id` destroys its vCPU: the VM's policy, or a host removal request in flight. */
+  private destroysOnStop(id: number): boolean {
+    return (this.config.onHartStop ?? 'destroy') === 'destroy' || this.removing.has(id);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Hotplug (docs/sbi-hartvisor-extension.md): the host asks, the guest consents through SBI.
+
+  private hsm(id: number): number { return Atomics.load(this.slots, id * Slot.STRIDE + Slot.HSM); }
+
+  private startedHarts(): number[] {
+    const out: number[] = [];
+    for (let id = 0; id < this.maxVcpus; id++) if (this.hsm(id) === HsmState.STARTED) out.push(id);
+    return out;
+  }
+
+  /** Posts a hotplug event and raises a supervisor software interrupt on the guest's notification hart. */
+  private postHotplug(kind: number, id: number): void {
+    const q = this.hotplugQueue;
+    if (!q.post(kind, id)) throw new HvError('EBUSY', 'the guest is not consuming hotplug events (queue full)');
+    this.hotplugEvents[kind === HotplugEvent.ADD ? 'add' : 'remove']++;
+    const started = this.startedHarts();
+    const chosen = q.notifyHart;
+    const target = started.includes(chosen) ? chosen : started[0];
+    if (target === undefined) return;
+    // ORDER: the event is queued before the interrupt that announces it.
+    Atomics.or(this.slots, target * Slot.STRIDE + Slot.IRQ, 1 << 1);
+    this.executor.wake(target);
+  }
+
+  private checkHotplugId(id: number): void {
+    this.checkOpen();
+    if (!Number.isInteger(id) || id < 0 || id >= this.maxVcpus) {
+      throw new HvError('EINVAL', `vCPU id ${id} is out of range: this VM has ids 0..${this.maxVcpus - 1} (max vCPUs ${this.maxVcpus})`);
+    }
+  }
+
+  /** Polls `cond` until it holds (resolves), the VM closes (EBADF) or `timeoutMs` passes (false). */
+  private async until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    while (!cond()) {
+      if (this.closed) throw new HvError('EBADF', 'the VM was closed while the request was in flight');
+      if (performance.now() > deadline) return false;
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    return true;
+  }
+
+  /**
+   * Hot-adds vCPU `id`: creates it (a STOPPED hart whose device-tree node exists from boot), tells the guest
+   * (ADD event + software interrupt), and resolves when the guest has started it. On timeout the new vCPU is
+   * destroyed again and ETIMEDOUT is thrown.
+   */
+  async hotAdd(id: number, opts: { timeoutMs?: number } = {}): Promise<void> {
+    this.checkHotplugId(id);
+    if (this.vcpus.has(id) || this.registry.present(id)) throw new HvError('EEXIST', `vCPU ${id} exists already`);
+    await this.createVcpu(id);
+    this.postHotplug(HotplugEvent.ADD, id);
+    const ok = await this.until(() => this.hsm(id) === HsmState.STARTED, opts.timeoutMs ?? 5000);
+    if (!ok) {
+      this.hotplugQueue.cancel(id);
+      if (this.vcpus.has(id) && this.hsm(id) === HsmState.STOPPED) await this.destroyVcpu(id).catch(() => undefined);
+      throw new HvError('ETIMEDOUT', `the guest did not start hart ${id} within ${opts.timeoutMs ?? 5000} ms`);
+    }
+  }
+
+  /**
+   * Hot-removes vCPU `id`: asks the guest (REMOVE event + software interrupt) to move its work away and stop the
+   * hart, then destroys the vCPU (thread ended, memory freed). If the guest does not stop it within `timeoutMs`:
+   * with `force` the vCPU is destroyed wherever it is (forced unplug, see the extension's spec), otherwise the
+   * request is withdrawn and ETIMEDOUT is thrown. The last started hart cannot be removed (EBUSY).
+   */
+  async hotRemove(id: number, opts: { force?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    this.checkHotplugId(id);
+    if (!this.vcpus.has(id)) throw new HvError('ENODEV', `no vCPU ${id}`);
+    if (this.hsm(id) !== HsmState.STARTED) { await this.destroyVcpu(id); return; }
+    const started = this.startedHarts();
+    if (started.length <= 1) throw new HvError('EBUSY', `vCPU ${id} is the last running vCPU and cannot be removed`);
+    if (this.removing.has(id)) throw new HvError('EBUSY', `a removal of vCPU ${id} is already in flight`);
+    this.removing.add(id);
+    try {
+      this.postHotplug(HotplugEvent.REMOVE, id);
+      const timeoutMs = opts.timeoutMs ?? 5000;
+      const ok = await this.until(() => !this.vcpus.has(id), timeoutMs);
+      if (ok) return;
+      this.hotplugQueue.cancel(id);
+      if (!opts.force) throw new HvError('ETIMEDOUT', `the guest did not stop hart ${id} within ${timeoutMs} ms (use force to unplug it anyway)`);
+      this.forcedRemovals++;
+      if (this.vcpus.has(id)) await this.destroyVcpu(id);
+    } finally {
+      this.removing.delete(id);
+    }
+  }
+
+  /** Hotplug counters, for metrics. */
+  hotplugStats(): { add: number; remove: number; forced: number } {
+    return { add: this.hotplugEvents.add, remove: this.hotplugEvents.remove, forced: this.forcedRemovals };
   }
 
   /** Runs `fn` after every earlier operation on the same vCPU id (create/destroy never interleave per id). */
@@ -252,6 +406,8 @@ export class Vm {
 
   /** Host-side HSM start of a present, stopped vCPU at `pc` with a1 = opaque. */
   startVcpu(id: number, pc: number, opaque: number): void {
+    this.checkOpen();
+    if (!this.vcpus.has(id)) throw new HvError('ENODEV', `no vCPU ${id}`);
     const b = id * Slot.STRIDE;
     if (Atomics.compareExchange(this.slots, b + Slot.HSM, HsmState.STOPPED, HsmState.START_PENDING) !== HsmState.STOPPED) {
       throw new HvError('EBUSY', `vCPU ${id} is not stopped`);
@@ -264,6 +420,7 @@ export class Vm {
 
   /** State and statistics of vCPU `id`. */
   vcpuInfo(id: number): VcpuInfo {
+    if (!Number.isInteger(id) || id < 0 || id >= this.maxVcpus) throw new HvError('EINVAL', `vCPU id ${id} is out of range`);
     const b = id * Slot.STRIDE;
     const stats = {} as Record<StatName, number>;
     STAT_NAMES.forEach((n, i) => { stats[n] = this.stats[id * STAT_STRIDE + i]; });
@@ -304,13 +461,16 @@ export class Vm {
         // The guest started a hart whose vCPU does not exist: create it on demand (it takes the pending start).
         void this.serial(id, async () => {
           if (this.closed || this.vcpus.has(id)) { this.executor.wake(id); return; }
+          // The start may have been cancelled meanwhile (its vCPU destroyed by the host): nothing to create.
+          if (Atomics.load(this.slots, id * Slot.STRIDE + Slot.HSM) !== HsmState.START_PENDING) return;
           await this.createNow(id);
         }).catch((e) => this.onWarn(`could not create vCPU ${id} for hart_start: ${(e as Error).message}`));
         return;
       }
       case 'stopped': {
         const id = ev.id;
-        if ((this.config.onHartStop ?? 'destroy') !== 'destroy') { this.checkStalled(); return; }
+        if (!this.destroysOnStop(id)) { this.checkStalled(); return; }
+        this.removing.delete(id);
         void this.serial(id, async () => {
           if (!this.vcpus.has(id)) return;
           await this.destroyNow(id);

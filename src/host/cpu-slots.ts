@@ -1,0 +1,105 @@
+/**
+ * CPU slots for the threaded executor: K slots shared by more vCPU threads, in shared memory, no lock.
+ * A vCPU thread runs guest code only while it owns a slot. Protocol:
+ *  - owner[k] is the vCPU id holding slot k, or -1 when free; a free slot is taken with a CAS -1 -> id.
+ *  - A vCPU that wants a slot and finds none becomes a waiter: RUN = PREEMPTED, WAIT_SINCE = a ticket, then
+ *    GRANT = 0 ("accepting"), and sleeps on its WAKE word.
+ *  - A holder hands its slot to a waiter (end of time slice, idle, directed yield) with a CAS on the waiter's
+ *    GRANT 0 -> k+1, then owner[k] = waiter and a wake-up. Only one granter can win a waiter.
+ *  - A waiter that wakes takes a grant with exchange(GRANT, -1): -1 means "not accepting", so a waiter that
+ *    got a free slot by itself cannot also be granted one.
+ */
+import { Ctl, RunState, Slot } from './layout.js';
+
+export function allocCpuSlots(k: number): SharedArrayBuffer {
+  const sab = new SharedArrayBuffer(Math.max(1, k) * 4);
+  new Int32Array(sab).fill(-1);
+  return sab;
+}
+
+export class CpuSlots {
+  readonly owner: Int32Array;
+  readonly k: number;
+  constructor(cpus: SharedArrayBuffer, private readonly slots: Int32Array, private readonly ctl: Int32Array) {
+    this.owner = new Int32Array(cpus);
+    this.k = this.owner.length;
+  }
+
+  private wake(id: number): void {
+    Atomics.add(this.slots, id * Slot.STRIDE + Slot.WAKE, 1);
+    Atomics.notify(this.slots, id * Slot.STRIDE + Slot.WAKE);
+  }
+
+  /** Takes a free slot for `me`; -1 if none. */
+  tryFree(me: number): number {
+    for (let k = 0; k < this.k; k++) {
+      if (Atomics.load(this.owner, k) === -1 && Atomics.compareExchange(this.owner, k, -1, me) === -1) return k;
+    }
+    return -1;
+  }
+
+  /** Publishes `me` as a waiter (runnable, off its CPU). */
+  becomeWaiter(me: number): void {
+    const b = me * Slot.STRIDE;
+    Atomics.store(this.slots, b + Slot.RUN, RunState.PREEMPTED);
+    Atomics.store(this.slots, b + Slot.WAIT_SINCE, Atomics.add(this.ctl, Ctl.WAIT_TICKET, 1));
+    // ORDER: accepting grants last, after RUN and WAIT_SINCE are visible.
+    Atomics.store(this.slots, b + Slot.GRANT, 0);
+  }
+
+  /** A waiter's attempt to get a slot: a grant, else a free slot. -1 if neither (sleep and retry). */
+  tryTake(me: number): number {
+    const b = me * Slot.STRIDE;
+    const g = Atomics.exchange(this.slots, b + Slot.GRANT, -1);
+    if (g > 0) return g - 1;
+    const k = this.tryFree(me);
+    if (k >= 0) return k;
+    // Accept grants again; a grant may have been refused in between, so look for a free slot once more.
+    Atomics.store(this.slots, b + Slot.GRANT, 0);
+    const k2 = this.tryFree(me);
+    if (k2 >= 0) {
+      const g2 = Atomics.exchange(this.slots, b + Slot.GRANT, -1);
+      if (g2 > 0) { this.release(me, k2); return g2 - 1; }
+      return k2;
+    }
+    return -1;
+  }
+
+  /** Grants slot `k` (held by `me`) to waiter `target`; false if `target` is not waiting. */
+  grant(me: number, k: number, target: number): boolean {
+    const b = target * Slot.STRIDE;
+    if (Atomics.load(this.slots, b + Slot.RUN) !== RunState.PREEMPTED) return false;
+    if (Atomics.compareExchange(this.slots, b + Slot.GRANT, 0, k + 1) !== 0) return false;
+    Atomics.compareExchange(this.owner, k, me, target);
+    this.wake(target);
+    return true;
+  }
+
+  /** The waiter that has waited longest (other than `me`), or -1. */
+  oldestWaiter(me: number, maxVcpus: number): number {
+    let best = -1, since = Infinity;
+    for (let id = 0; id < maxVcpus; id++) {
+      if (id === me) continue;
+      const b = id * Slot.STRIDE;
+      if (Atomics.load(this.slots, b + Slot.RUN) !== RunState.PREEMPTED) continue;
+      if (Atomics.load(this.slots, b + Slot.GRANT) !== 0) continue;
+      const s = Atomics.load(this.slots, b + Slot.WAIT_SINCE);
+      if (s < since) { since = s; best = id; }
+    }
+    return best;
+  }
+
+  /** Gives up slot `k`: to the longest waiter if any, else frees it (waking a waiter to take it). */
+  release(me: number, k: number): void {
+    const max = this.slots.length / Slot.STRIDE;
+    for (let tries = 0; tries < 4; tries++) {
+      const w = this.oldestWaiter(me, max);
+      if (w < 0) break;
+      if (this.grant(me, k, w)) return;
+    }
+    Atomics.compareExchange(this.owner, k, me, -1);
+    // ORDER: the slot is free before the wake-up; a waiter that publishes after our scan finds it by itself.
+    const w = this.oldestWaiter(me, max);
+    if (w >= 0) this.wake(w);
+  }
+}

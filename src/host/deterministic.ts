@@ -8,6 +8,7 @@ import { VcpuRegistry } from '../hv/registry.js';
 import { SchedConfig, growPleWindow, onSpin, shrinkPleWindow } from '../hv/scheduler.js';
 import { Executor, ExecutorListener } from './executor.js';
 import { Ctl, Req, RunState, Slot, Stat, VmState } from './layout.js';
+import { TraceKind, TraceRing } from './trace.js';
 import { HotplugQueue } from './hotplug-queue.js';
 import { MachineBuffers, MachineView } from './machine.js';
 
@@ -47,6 +48,7 @@ export class DeterministicExecutor implements Executor {
   private readonly pending: (() => void)[] = [];
   private readonly registry: VcpuRegistry;
   private ticket = 0;
+  private readonly trace: TraceRing | null;
   private readonly hotplug: HotplugQueue;
 
   constructor(
@@ -59,6 +61,7 @@ export class DeterministicExecutor implements Executor {
     this.slots = new Int32Array(buffers.slots);
     this.rand = prng(opts.seed);
     this.registry = new VcpuRegistry(buffers.ctl, buffers.slots);
+    this.trace = buffers.trace ? new TraceRing(buffers.trace) : null;
     this.hotplug = new HotplugQueue(buffers.hotplug);
   }
 
@@ -94,7 +97,7 @@ export class DeterministicExecutor implements Executor {
   /** Removes vCPU `id` at once (there is no thread to wait for). */
   removeNow(id: number): void {
     this.cores.delete(id);
-    Atomics.store(this.slots, id * Slot.STRIDE + Slot.RUN, RunState.NONE);
+    this.setRun(id, RunState.NONE);
   }
 
   wake(): void { this.kick(); }
@@ -117,7 +120,9 @@ export class DeterministicExecutor implements Executor {
   private loop(): void {
     const until = performance.now() + 20;
     while (!this.closed && performance.now() < until) {
-      if (Atomics.load(this.ctl, Ctl.STATE) === VmState.SHUTDOWN) break;
+      const st = Atomics.load(this.ctl, Ctl.STATE);
+      if (st === VmState.SHUTDOWN) break;
+      if (st === VmState.PAUSED) { this.running = false; return; } // resume() kicks the loop again
       if (!this.step()) { this.running = false; this.flushEvents(); return; }
       this.flushEvents();
     }
@@ -140,7 +145,13 @@ export class DeterministicExecutor implements Executor {
   }
 
   private setRun(id: number, r: RunState): void {
-    Atomics.store(this.slots, id * Slot.STRIDE + Slot.RUN, r);
+    const i = id * Slot.STRIDE + Slot.RUN;
+    if (this.trace && Atomics.load(this.slots, i) !== r) this.trace.record(this.vtime / 10, id, TraceKind.RUN, r);
+    Atomics.store(this.slots, i, r);
+  }
+
+  private traceEv(id: number, kind: TraceKind, arg: number): void {
+    if (this.trace) this.trace.record(this.vtime / 10, id, kind, arg);
   }
 
   /** Puts waiter `id` on a CPU (schedule-in). */
@@ -164,6 +175,7 @@ export class DeterministicExecutor implements Executor {
     if (!t || !f || !f.onCpu) return -1;
     if (t.onCpu) return 0;
     if (!this.runnable(t, target)) return -1;
+    this.traceEv(from, TraceKind.YIELD_TO, target);
     this.preempt(from, f);
     this.scheduleIn(target, t);
     return 1;
@@ -211,6 +223,7 @@ export class DeterministicExecutor implements Executor {
         break;
       case Slice.SPIN: {
         const sc = this.opts.sched;
+        this.traceEv(id, TraceKind.SPIN, e.core.hart.pleWindow);
         e.core.hart.pleWindow = growPleWindow(e.core.hart.pleWindow, sc);
         if (sc.directedYield !== 'off' && k < this.registry.maxVcpus) {
           onSpin(this.registry, id, e.core.hart.priv === 1, (t) => {

@@ -117,3 +117,11 @@ export function allocSlots(maxVcpus: number): SharedArrayBuffer {
 export function allocStats(maxVcpus: number): SharedArrayBuffer {
   return new SharedArrayBuffer(maxVcpus * STAT_STRIDE * 8);
 }
+
+/**
+ * The spare-thread handshake (one small SAB per vCPU worker, threads.ts): the owner assigns a vCPU by storing its
+ * id and STATE = ASSIGNED with a notify (no message: a message would wait for the thread's event loop); the worker
+ * reports LEFT when it no longer runs guest code.
+ */
+export const enum Spare { STATE = 0, ID = 1, WORDS = 4 }
+export const enum SpareState { IDLE = 0, ASSIGNED = 1, LEFT = 2, QUIT = 3 }

@@ -10,6 +10,7 @@ import { Uart16550 } from '../devices/uart16550.js';
 import { allocCtl, allocSlots, allocStats } from './layout.js';
 import { allocHotplugQueue } from './hotplug-queue.js';
 import { allocCpuSlots } from './cpu-slots.js';
+import { allocTraceRing } from './trace.js';
 
 export const UART_BASE = 0x10000000;
 export const UART_SIZE = 0x100;
@@ -28,11 +29,13 @@ export interface MachineBuffers {
   hotplug: SharedArrayBuffer;
   /** CPU slot owners (cpu-slots.ts). */
   cpus: SharedArrayBuffer;
+  /** Trace event ring (trace.ts), or null when the VM is not traced. */
+  trace: SharedArrayBuffer | null;
   /** Wall-clock origin of guest time (ms since the epoch, fractional), for threaded executors. */
   timeOriginMs: number;
 }
 
-export function createMachineBuffers(memBytes: number, maxVcpus: number, pcpus = maxVcpus): MachineBuffers {
+export function createMachineBuffers(memBytes: number, maxVcpus: number, pcpus = maxVcpus, trace = false): MachineBuffers {
   const out = ByteRing.create(1 << 16);
   const inp = ByteRing.create(1 << 12);
   const uart = Uart16550.create(out, inp);
@@ -46,6 +49,7 @@ export function createMachineBuffers(memBytes: number, maxVcpus: number, pcpus =
     uart: uart.sharedState(),
     hotplug: allocHotplugQueue(),
     cpus: allocCpuSlots(pcpus),
+    trace: trace ? allocTraceRing() : null,
     timeOriginMs: performance.timeOrigin + performance.now(),
   };
 }

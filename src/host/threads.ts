@@ -6,7 +6,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { Executor, ExecutorListener } from './executor.js';
-import { Req, Slot } from './layout.js';
+import { Req, Slot, Spare, SpareState } from './layout.js';
 import { MachineBuffers } from './machine.js';
 import type { WorkerSched } from './vcpu-worker.js';
 
@@ -16,12 +16,13 @@ const EXIT_GRACE_MS = 2000;
 
 /** `left`: the thread runs no more guest code (its 'exited' message); `exited`: the thread is gone. */
 interface Running { worker: Worker; left: Promise<void>; exited: Promise<void> }
+interface SpareWorker { worker: Worker; ctl: Int32Array }
 
 export class ThreadedExecutor implements Executor {
   readonly kind = 'threads' as const;
   private readonly slots: Int32Array;
   private readonly running = new Map<number, Running>();
-  private readonly spares: Worker[] = [];
+  private readonly spares: SpareWorker[] = [];
   private readonly wantSpares: number;
   private live = 0;
   private readonly exiting = new Set<Promise<void>>();
@@ -37,13 +38,16 @@ export class ThreadedExecutor implements Executor {
     this.refill();
   }
 
-  private spawn(): Worker {
-    const w = new Worker(WORKER_URL, { workerData: { buffers: this.buffers } });
+  private spawn(): SpareWorker {
+    const sab = new SharedArrayBuffer(Spare.WORDS * 4);
+    const w = new Worker(WORKER_URL, {
+      workerData: { buffers: this.buffers, spare: sab, destroyOnStop: this.opts.destroyOnStop, sched: this.opts.sched },
+    });
     this.live++;
     w.once('exit', () => { this.live--; });
     w.on('error', (e) => this.listener({ kind: 'error', message: `vCPU thread error: ${e.message}` }));
     w.unref();
-    return w;
+    return { worker: w, ctl: new Int32Array(sab) };
   }
 
   private refill(): void {
@@ -52,17 +56,24 @@ export class ThreadedExecutor implements Executor {
 
   addVcpu(id: number): void {
     if (this.closed) throw new Error('executor closed');
-    const w = this.spares.shift() ?? this.spawn();
+    const sp = this.spares.shift() ?? this.spawn();
+    const w = sp.worker;
+    // ORDER: the id is stored before the state that hands it over; the notify wakes the sleeping spare at once.
+    Atomics.store(sp.ctl, Spare.ID, id);
+    Atomics.store(sp.ctl, Spare.STATE, SpareState.ASSIGNED);
+    Atomics.notify(sp.ctl, Spare.STATE);
     this.refill();
     const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
     let leftResolve!: () => void;
     const left = new Promise<void>((resolve) => { leftResolve = resolve; });
     void exited.then(() => leftResolve());
+    // The thread reports LEFT in shared memory when it runs no more guest code (faster than a message).
+    const waitLeft = Atomics.waitAsync(sp.ctl, Spare.STATE, SpareState.ASSIGNED);
+    if (waitLeft.async) void waitLeft.value.then(() => leftResolve()); else leftResolve();
     this.exiting.add(exited);
     void exited.then(() => this.exiting.delete(exited));
     w.on('message', (m: { type: string; id?: number; message?: string }) => {
       switch (m.type) {
-        case 'exited': leftResolve(); break;
         case 'start-request': this.listener({ kind: 'start-request', id: m.id! }); break;
         case 'stopped': this.listener({ kind: 'stopped', id: m.id! }); break;
         case 'shutdown': this.listener({ kind: 'shutdown' }); break;
@@ -71,7 +82,6 @@ export class ThreadedExecutor implements Executor {
       }
     });
     this.running.set(id, { worker: w, left, exited });
-    w.postMessage({ id, destroyOnStop: this.opts.destroyOnStop, sched: this.opts.sched });
   }
 
   async removeVcpu(id: number): Promise<void> {
@@ -102,9 +112,13 @@ export class ThreadedExecutor implements Executor {
     await Promise.all([...this.running.keys()].map((id) => this.removeVcpu(id)));
     await Promise.all([...this.exiting]);
     await Promise.all(this.spares.splice(0).map(async (s) => {
-      const gone = new Promise<void>((resolve) => s.once('exit', () => resolve()));
-      await s.terminate();
+      const gone = new Promise<void>((resolve) => s.worker.once('exit', () => resolve()));
+      // A spare that was never assigned just quits.
+      Atomics.store(s.ctl, Spare.STATE, SpareState.QUIT);
+      Atomics.notify(s.ctl, Spare.STATE);
+      const t = setTimeout(() => void s.worker.terminate(), EXIT_GRACE_MS);
       await gone;
+      clearTimeout(t);
     }));
   }
 }

@@ -10,7 +10,8 @@ import { VcpuCore, Slice, VcpuEnv } from '../hv/vcpu-core.js';
 import { VcpuRegistry } from '../hv/registry.js';
 import { SchedConfig, growPleWindow, onSpin, shrinkPleWindow } from '../hv/scheduler.js';
 import { CpuSlots } from './cpu-slots.js';
-import { Ctl, Req, RunState, Slot, Stat, VmState } from './layout.js';
+import { TraceKind, TraceRing } from './trace.js';
+import { Ctl, Req, RunState, Slot, Spare, SpareState, Stat, VmState } from './layout.js';
 import { HotplugQueue } from './hotplug-queue.js';
 import { MachineBuffers, MachineView, TIMEBASE_HZ, wallTicks } from './machine.js';
 
@@ -23,18 +24,26 @@ interface Assign { id: number; destroyOnStop: boolean; sched: WorkerSched }
 /** Scheduling parameters a vCPU thread needs. */
 export type WorkerSched = SchedConfig & { timesliceMs: number };
 
-const port = parentPort!;
-const buffers = (workerData as { buffers: MachineBuffers }).buffers;
 
-port.once('message', (msg: Assign) => {
+const port = parentPort!;
+const data = workerData as { buffers: MachineBuffers; spare: SharedArrayBuffer; destroyOnStop: boolean; sched: WorkerSched };
+const buffers = data.buffers;
+const spare = new Int32Array(data.spare);
+
+// Warm spare: modules are loaded and compiled; sleep until assigned a vCPU (or told to quit).
+while (Atomics.load(spare, Spare.STATE) === SpareState.IDLE) Atomics.wait(spare, Spare.STATE, SpareState.IDLE, 1000);
+if (Atomics.load(spare, Spare.STATE) === SpareState.ASSIGNED) {
+  const id = Atomics.load(spare, Spare.ID);
   try {
-    runVcpu(msg);
+    runVcpu({ id, destroyOnStop: data.destroyOnStop, sched: data.sched });
   } catch (e) {
-    port.postMessage({ type: 'error', message: `vCPU ${msg.id} thread failed: ${(e as Error).stack ?? e}` });
+    port.postMessage({ type: 'error', message: `vCPU ${id} thread failed: ${(e as Error).stack ?? e}` });
   }
-  port.postMessage({ type: 'exited', id: msg.id });
-  port.close();
-});
+  // ORDER: every store of the run loop happens before LEFT, which lets the owner reuse the vCPU's slot.
+  Atomics.store(spare, Spare.STATE, SpareState.LEFT);
+  Atomics.notify(spare, Spare.STATE);
+}
+port.close();
 
 function runVcpu({ id, destroyOnStop, sched }: Assign): void {
   const view = new MachineView(buffers);
@@ -47,10 +56,20 @@ function runVcpu({ id, destroyOnStop, sched }: Assign): void {
   const cpus = sched.pcpus < registry.maxVcpus ? new CpuSlots(buffers.cpus, slots, ctl) : null;
   let cpu = -1;
   let quantumEnd = 0;
+  const trace = buffers.trace ? new TraceRing(buffers.trace) : null;
+  const usNow = () => (performance.timeOrigin + performance.now() - origin) * 1000;
+  let lastRun = -1;
+  /** Publishes this vCPU's scheduling state (and traces the change). */
+  const setRun = (r: RunState): void => {
+    Atomics.store(slots, b + Slot.RUN, r);
+    if (trace && r !== lastRun) trace.record(usNow(), id, TraceKind.RUN, r);
+    lastRun = r;
+  };
+  const traceEv = (kind: TraceKind, arg: number): void => { if (trace) trace.record(usNow(), id, kind, arg); };
   /** Hands our slot to `target` if it waits for one (directed yield). */
   const giveCpu = (target: number): number => {
     if (!cpus || cpu < 0) return -1;
-    if (cpus.grant(id, cpu, target)) { cpu = -1; return 1; }
+    if (cpus.grant(id, cpu, target)) { cpu = -1; traceEv(TraceKind.YIELD_TO, target); traceEv(TraceKind.CPU, -1); return 1; }
     return Atomics.load(slots, target * Slot.STRIDE + Slot.RUN) === RunState.RUNNING ? 0 : -1;
   };
   const env: VcpuEnv = {
@@ -85,12 +104,14 @@ function runVcpu({ id, destroyOnStop, sched }: Assign): void {
   /** Waits for a CPU slot; false if the vCPU must exit meanwhile. */
   const acquireCpu = (): boolean => {
     cpus!.becomeWaiter(id);
+    setRun(RunState.PREEMPTED);
     for (;;) {
       const w = Atomics.load(slots, b + Slot.WAKE);
       const k = cpus!.tryTake(id);
       if (k >= 0) {
         cpu = k;
-        Atomics.store(slots, b + Slot.RUN, RunState.RUNNING);
+        traceEv(TraceKind.CPU, k);
+        setRun(RunState.RUNNING);
         core.hart.pleWindow = shrinkPleWindow(core.hart.pleWindow, sched); // schedule-in
         quantumEnd = performance.now() + sched.timesliceMs;
         return true;
@@ -100,7 +121,7 @@ function runVcpu({ id, destroyOnStop, sched }: Assign): void {
     }
   };
   const releaseCpu = (): void => {
-    if (cpus && cpu >= 0) { cpus.release(id, cpu); cpu = -1; }
+    if (cpus && cpu >= 0) { cpus.release(id, cpu); cpu = -1; traceEv(TraceKind.CPU, -1); }
   };
 
   let stopped = false;
@@ -110,25 +131,32 @@ function runVcpu({ id, destroyOnStop, sched }: Assign): void {
     if (Atomics.load(slots, b + Slot.REQ) & Req.EXIT) break;
     if (Atomics.load(ctl, Ctl.STATE) === VmState.SHUTDOWN || stopped) {
       releaseCpu();
-      Atomics.store(slots, b + Slot.RUN, RunState.STOPPED);
+      setRun(RunState.STOPPED);
       Atomics.wait(slots, b + Slot.WAKE, w, 200);
       continue;
     }
+    if (Atomics.load(ctl, Ctl.STATE) === VmState.PAUSED) {
+      // The VM is paused: give the CPU slot away and sleep until resumed.
+      releaseCpu();
+      Atomics.wait(slots, b + Slot.WAKE, w, 100);
+      continue;
+    }
     if (cpus && cpu < 0 && !acquireCpu()) break;
-    Atomics.store(slots, b + Slot.RUN, RunState.RUNNING);
+    setRun(RunState.RUNNING);
     const s = core.runSlice(SLICE);
     switch (s) {
       case Slice.CONTINUE:
         if (cpus && performance.now() >= quantumEnd) {
           // End of the time slice: the longest waiter gets our slot; we are preempted while runnable.
           const next = cpus.oldestWaiter(id, registry.maxVcpus);
-          if (next >= 0 && cpus.grant(id, cpu, next)) { cpu = -1; core.count(Stat.preempted); }
+          if (next >= 0 && cpus.grant(id, cpu, next)) { cpu = -1; core.count(Stat.preempted); setRun(RunState.PREEMPTED); traceEv(TraceKind.CPU, -1); }
           else quantumEnd = performance.now() + sched.timesliceMs;
         }
         break;
       case Slice.YIELDED: // a paravirtual YIELD_TO gave our slot away
         break;
       case Slice.SPIN: {
+        traceEv(TraceKind.SPIN, core.hart.pleWindow);
         core.hart.pleWindow = growPleWindow(core.hart.pleWindow, sched);
         if (cpus && sched.directedYield !== 'off') {
           onSpin(registry, id, core.hart.priv === 1, (t) => {
@@ -139,14 +167,14 @@ function runVcpu({ id, destroyOnStop, sched }: Assign): void {
           });
         } else if (!cpus) {
           // No CPU budget: the host's own scheduler shares the cores; let it run someone else briefly.
-          Atomics.store(slots, b + Slot.RUN, RunState.PREEMPTED);
+          setRun(RunState.PREEMPTED);
           Atomics.wait(slots, b + Slot.WAKE, w, SPIN_YIELD_MS);
         }
         break;
       }
       case Slice.IDLE: {
         releaseCpu();
-        Atomics.store(slots, b + Slot.RUN, RunState.HALTED);
+        setRun(RunState.HALTED);
         if (core.hasWakeup()) break;
         const dl = core.deadline();
         const ms = dl === Infinity ? 1000 : Math.max(0, (dl - wallTicks(origin)) / (TIMEBASE_HZ / 1000));
@@ -155,13 +183,13 @@ function runVcpu({ id, destroyOnStop, sched }: Assign): void {
       }
       case Slice.PARKED:
         releaseCpu();
-        Atomics.store(slots, b + Slot.RUN, RunState.STOPPED);
+        setRun(RunState.STOPPED);
         Atomics.wait(slots, b + Slot.WAKE, w, 1000);
         break;
       case Slice.STOPPED:
         releaseCpu();
         core.completeStop();
-        Atomics.store(slots, b + Slot.RUN, RunState.STOPPED);
+        setRun(RunState.STOPPED);
         port.postMessage({ type: 'stopped', id });
         // With destroy-on-stop the owner ends this thread; otherwise the vCPU parks until started again.
         if (destroyOnStop) stopped = true;
@@ -172,7 +200,7 @@ function runVcpu({ id, destroyOnStop, sched }: Assign): void {
     }
   }
   releaseCpu();
-  Atomics.store(slots, b + Slot.RUN, RunState.NONE);
+  setRun(RunState.NONE);
 }
 
 function wake(slots: Int32Array, target: number): void {

@@ -418,6 +418,30 @@ export class Vm {
     this.executor.wake(id);
   }
 
+  /** The VM's state: 'created' (no image booted), 'running', 'paused' or 'shutdown'. */
+  get state(): 'created' | 'running' | 'paused' | 'shutdown' {
+    return (['created', 'running', 'paused', 'shutdown'] as const)[Atomics.load(this.ctl, Ctl.STATE)] ?? 'shutdown';
+  }
+
+  /**
+   * Pauses every vCPU: each finishes its current slice (at most a few thousand instructions), gives up its CPU
+   * slot and sleeps until `resume()`. Guest time (the wall clock, with the threaded executor) keeps running.
+   */
+  pause(): void {
+    this.checkOpen();
+    if (Atomics.compareExchange(this.ctl, Ctl.STATE, VmState.RUNNING, VmState.PAUSED) !== VmState.RUNNING) {
+      throw new HvError('EBUSY', `the VM is ${this.state}, not running`);
+    }
+  }
+
+  resume(): void {
+    this.checkOpen();
+    if (Atomics.compareExchange(this.ctl, Ctl.STATE, VmState.PAUSED, VmState.RUNNING) !== VmState.PAUSED) {
+      throw new HvError('EBUSY', `the VM is ${this.state}, not paused`);
+    }
+    for (const id of this.vcpus.keys()) this.executor.wake(id);
+  }
+
   /** State and statistics of vCPU `id`. */
   vcpuInfo(id: number): VcpuInfo {
     if (!Number.isInteger(id) || id < 0 || id >= this.maxVcpus) throw new HvError('EINVAL', `vCPU id ${id} is out of range`);

@@ -48,6 +48,8 @@ export class DeterministicExecutor implements Executor {
   private readonly pending: (() => void)[] = [];
   private readonly registry: VcpuRegistry;
   private ticket = 0;
+  private readonly timed: { ticks: number; seq: number; fn: () => void }[] = [];
+  private timedSeq = 0;
   private readonly trace: TraceRing | null;
   private readonly hotplug: HotplugQueue;
 
@@ -181,8 +183,23 @@ export class DeterministicExecutor implements Executor {
     return 1;
   }
 
+  /** Runs `fn` on this thread when guest time reaches `ticks` (host events that must stay reproducible). */
+  at(ticks: number, fn: () => void): void {
+    this.timed.push({ ticks, seq: this.timedSeq++, fn });
+    this.timed.sort((a, b) => a.ticks - b.ticks || a.seq - b.seq);
+    this.kick();
+  }
+
+  /** Guest time of the next timed host event (Infinity if none). */
+  private nextTimed(): number { return this.timed.length ? this.timed[0].ticks : Infinity; }
+
+  private runTimed(): void {
+    while (this.timed.length && this.timed[0].ticks <= this.vtime) this.timed.shift()!.fn();
+  }
+
   /** One scheduling decision. Returns false when nothing can run now or later (every vCPU stopped). */
   step(): boolean {
+    this.runTimed();
     const ids = [...this.cores.keys()].sort((a, b) => a - b);
     const k = this.opts.sched.pcpus;
     // Fill free CPUs with the longest-waiting runnable vCPUs.
@@ -195,7 +212,7 @@ export class DeterministicExecutor implements Executor {
     }
     if (onCpu.length === 0) {
       // Everyone idle: jump to the earliest timer deadline, if any.
-      let next = Infinity;
+      let next = this.nextTimed();
       for (const id of ids) {
         const e = this.cores.get(id)!;
         if (!e.stopped && e.state === Slice.IDLE) next = Math.min(next, e.core.deadline());

@@ -55,6 +55,20 @@ export interface VmConfig {
   onWarn?: (message: string) => void;
 }
 
+/** One step of a hotplug schedule (`hartvisor run --hotplug`). */
+export interface HotplugStep {
+  /** Milliseconds after the schedule starts (guest time with the deterministic executor). */
+  atMs: number;
+  op: 'add' | 'remove';
+  id: number;
+  /** For 'remove': unplug by force if the guest does not stop the hart within `timeoutMs`. */
+  force?: boolean;
+  timeoutMs?: number;
+}
+
+/** Guest timebase ticks per millisecond (10 MHz). */
+const TICKS_PER_MS = 10_000;
+
 export interface VcpuInfo {
   id: number;
   hsm: 'started' | 'stopped' | 'start_pending' | 'stop_pending' | 'suspended' | 'suspend_pending' | 'resume_pending';
@@ -108,6 +122,7 @@ export class Vm {
   private readonly hotplugEvents = { add: 0, remove: 0 };
   private forcedRemovals = 0;
   private readonly hotplugQueue: HotplugQueue;
+  private readonly timers: NodeJS.Timeout[] = [];
   private readonly exitWaiters: ((e: VmExit) => void)[] = [];
   private exitValue: VmExit | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
@@ -378,7 +393,7 @@ export class Vm {
     try {
       this.postHotplug(HotplugEvent.REMOVE, id);
       const timeoutMs = opts.timeoutMs ?? 5000;
-      const ok = await this.until(() => !this.vcpus.has(id), timeoutMs);
+      const ok = await this.until(() => !this.vcpus.has(id) && !this.registry.present(id), timeoutMs);
       if (ok) return;
       this.hotplugQueue.cancel(id);
       if (!opts.force) throw new HvError('ETIMEDOUT', `the guest did not stop hart ${id} within ${timeoutMs} ms (use force to unplug it anyway)`);
@@ -387,6 +402,79 @@ export class Vm {
     } finally {
       this.removing.delete(id);
     }
+  }
+
+  /**
+   * Runs a hotplug schedule: each step at `atMs` after this call, in wall time with the threaded executor and in
+   * guest (virtual) time with the deterministic one, where the whole run stays reproducible by seed.
+   * `onResult` hears each step's outcome (an error is reported, not thrown: the schedule goes on).
+   */
+  scheduleHotplug(steps: readonly HotplugStep[], onResult: (step: HotplugStep, error?: Error) => void = () => {}): void {
+    this.checkOpen();
+    if (this.executor.kind === 'deterministic') {
+      const det = this.executor as DeterministicExecutor;
+      const t0 = det.vtime;
+      for (const step of steps) det.at(t0 + step.atMs * TICKS_PER_MS, () => this.hotplugStepSync(det, step, onResult));
+      return;
+    }
+    for (const step of steps) {
+      const t = setTimeout(() => {
+        if (this.closed) return;
+        const p = step.op === 'add' ? this.hotAdd(step.id, { timeoutMs: step.timeoutMs })
+          : this.hotRemove(step.id, { force: step.force, timeoutMs: step.timeoutMs });
+        p.then(() => onResult(step), (e: Error) => onResult(step, e));
+      }, step.atMs);
+      t.unref();
+      this.timers.push(t);
+    }
+  }
+
+  /** A hotplug step carried out at once, on the deterministic executor's thread (timeouts in guest time). */
+  private hotplugStepSync(det: DeterministicExecutor, step: HotplugStep, onResult: (step: HotplugStep, error?: Error) => void): void {
+    const id = step.id;
+    const timeoutTicks = (step.timeoutMs ?? 5000) * TICKS_PER_MS;
+    try {
+      if (this.closed) return;
+      this.checkHotplugId(id);
+      if (step.op === 'add') {
+        if (this.vcpus.has(id) || this.registry.present(id) || !this.registry.canOccupy(id)) throw new HvError('EEXIST', `vCPU ${id} exists already`);
+        this.attach(id);
+        det.addVcpu(id);
+        this.postHotplug(HotplugEvent.ADD, id);
+        det.at(det.vtime + timeoutTicks, () => {
+          if (this.hsm(id) === HsmState.STARTED || !this.vcpus.has(id)) { onResult(step); return; }
+          this.hotplugQueue.cancel(id);
+          this.destroySync(det, id);
+          onResult(step, new HvError('ETIMEDOUT', `the guest did not start hart ${id} in time`));
+        });
+        return;
+      }
+      if (!this.vcpus.has(id)) throw new HvError('ENODEV', `no vCPU ${id}`);
+      if (this.hsm(id) !== HsmState.STARTED) { this.destroySync(det, id); onResult(step); return; }
+      if (this.startedHarts().length <= 1) throw new HvError('EBUSY', `vCPU ${id} is the last running vCPU and cannot be removed`);
+      if (this.removing.has(id)) throw new HvError('EBUSY', `a removal of vCPU ${id} is already in flight`);
+      this.removing.add(id);
+      this.postHotplug(HotplugEvent.REMOVE, id);
+      det.at(det.vtime + timeoutTicks, () => {
+        this.removing.delete(id);
+        if (!this.vcpus.has(id)) { onResult(step); return; }
+        this.hotplugQueue.cancel(id);
+        if (!step.force) { onResult(step, new HvError('ETIMEDOUT', `the guest did not stop hart ${id} in time`)); return; }
+        this.forcedRemovals++;
+        this.destroySync(det, id);
+        onResult(step);
+      });
+    } catch (e) {
+      onResult(step, e as Error);
+    }
+  }
+
+  private destroySync(det: DeterministicExecutor, id: number): void {
+    const v = this.vcpus.get(id);
+    if (!v) return;
+    this.vcpus.delete(id);
+    det.removeNow(id);
+    this.detach(id, v, true);
   }
 
   /** Hotplug counters, for metrics. */
@@ -558,6 +646,7 @@ export class Vm {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const t of this.timers.splice(0)) clearTimeout(t);
     this.finish({ reason: 'closed', exitCode: Atomics.load(this.ctl, Ctl.EXIT_CODE) });
     await Promise.all(this.vcpuIds().map((id) => this.serial(id, async () => { if (this.vcpus.has(id)) await this.destroyNow(id); })));
     await Promise.all([...this.ops.values()]);

@@ -60,3 +60,17 @@ test('riscv-tests (rv32ui/um/ua/uc/mi/si, p environment): all 79 pass', { skip: 
   assert.equal(r.status, 0);
   assert.equal(r.stderr, '');
 });
+
+test('riscv-tests refuse the S-mode options of kvm-unit-tests', () => {
+  const dir = mkdtempSync(join(tmp, 'suite-'));
+  writeFileSync(join(dir, 'a-pass'), printAndExitGuest('', 0));
+  for (const [flag, value] of [['--vcpus', '2'], ['--executor', 'deterministic'], ['--seed', '3']]) {
+    const r = hv('conformance', dir, flag, value);
+    assert.equal(r.status, ExitCode.USAGE, flag);
+    assert.equal(r.stderr, `hartvisor: error: ${flag} does not apply to riscv-tests (its tests run bare metal on one hart)\n`);
+  }
+  // --verbose shows the console of each test before its line.
+  writeFileSync(join(dir, 'a-pass'), printAndExitGuest('hello from a\n', 0));
+  const v = hv('conformance', dir, '--verbose');
+  assert.deepEqual([v.status, v.stdout], [0, '== a-pass\nhello from a\na-pass PASS\n1 passed, 0 failed\n']);
+});

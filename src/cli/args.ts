@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { UsageError } from './errors.js';
 import { MAX_MEMORY_MIB } from '../host/bare.js';
+import { MAX_VCPUS_LIMIT } from '../hv/vm.js';
 
 /** One option of a subcommand (the subset of parseArgs' config we use). */
 export interface OptionSpec {
@@ -91,4 +92,48 @@ export function parseTimeoutSec(value: string): number {
     throw new UsageError(`--timeout: expected a positive number of seconds up to ${MAX_TIMEOUT_SEC}, got '${value}'`);
   }
   return n;
+}
+
+/** Most vCPUs a VM can have. */
+export const MAX_VCPUS = MAX_VCPUS_LIMIT;
+
+/** `--vcpus N` / `--max-vcpus M`: a whole number from 1 to MAX_VCPUS. `option` names it in the message. */
+export function parseVcpuCount(option: string, value: string): number {
+  const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= MAX_VCPUS)) {
+    throw new UsageError(`${option}: expected a whole number of vCPUs from 1 to ${MAX_VCPUS}, got '${value}'`);
+  }
+  return n;
+}
+
+/** How the vCPUs of an S-mode guest are driven: one thread each, or all on one thread in seeded virtual time. */
+export const EXECUTORS = ['threads', 'deterministic'] as const;
+export type ExecutorName = (typeof EXECUTORS)[number];
+
+/** `--executor threads|deterministic`. */
+export function parseExecutor(value: string): ExecutorName {
+  const found = EXECUTORS.find((e) => e === value);
+  if (!found) throw new UsageError(`--executor: expected one of ${EXECUTORS.join(', ')}, got '${value}'`);
+  return found;
+}
+
+/** Largest --seed: the deterministic scheduler's PRNG takes a 32-bit seed. */
+const MAX_SEED = 0xffff_ffff;
+
+/** `--seed N`: a whole number from 0 to 2^32-1. */
+export function parseSeed(value: string): number {
+  const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 0 && n <= MAX_SEED)) throw new UsageError(`--seed: expected a whole number from 0 to ${MAX_SEED}, got '${value}'`);
+  return n;
+}
+
+/** What HSM hart_stop does to a vCPU: 'destroy' frees it (and its thread), 'keep' parks it stopped. */
+export const HART_STOP_POLICIES = ['destroy', 'keep'] as const;
+export type HartStopPolicy = (typeof HART_STOP_POLICIES)[number];
+
+/** `--on-hart-stop destroy|keep`. */
+export function parseHartStopPolicy(value: string): HartStopPolicy {
+  const found = HART_STOP_POLICIES.find((p) => p === value);
+  if (!found) throw new UsageError(`--on-hart-stop: expected one of ${HART_STOP_POLICIES.join(', ')}, got '${value}'`);
+  return found;
 }

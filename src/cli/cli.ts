@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Command, Io } from './command.js';
 import { conformanceCommand } from './commands/conformance.js';
 import { demoCommand } from './commands/demo.js';
+import { connectProcessConsole } from './console-io.js';
 import { runCommand } from './commands/run.js';
 import { UsageError, exitStatusOf, oneLine } from './errors.js';
 import { ExitCode } from './exit-codes.js';
@@ -22,6 +23,8 @@ export const DEBUG_ENV = 'HARTVISOR_DEBUG';
 export const processIo: Io = {
   out: (text) => { process.stdout.write(text); },
   err: (text) => { process.stderr.write(text); },
+  outBytes: (bytes) => { process.stdout.write(bytes); },
+  connectConsole: connectProcessConsole,
 };
 
 function topHelp(): string {

@@ -14,6 +14,8 @@ import type { SuiteKind, SuiteRunOptions, TestCase, TestOutcome } from './suite.
 
 /** Guest RAM per test: the images are a few KiB at 0x80000000. */
 const TEST_MEMORY_MIB = 16;
+/** Per-test limit when none is given: the tests finish in milliseconds on a working engine. */
+const DEFAULT_TIMEOUT_SEC = 10;
 
 /** True when `path` is a regular file starting with the ELF magic. Unreadable entries count as not ELF. */
 async function isElfFile(path: string): Promise<boolean> {
@@ -34,6 +36,8 @@ async function isElfFile(path: string): Promise<boolean> {
 export const riscvTests: SuiteKind = {
   name: 'riscv-tests',
   describeTests: 'ELF test images',
+  defaultTimeoutSec: DEFAULT_TIMEOUT_SEC,
+  accepts: [],
 
   async detect(dir, entries) {
     for (const e of entries) if (await isElfFile(join(dir, e))) return true;
@@ -57,11 +61,18 @@ export const riscvTests: SuiteKind = {
       if (err instanceof InputError) return { status: 'fail', detail: err.message };
       throw err;
     }
+    const timeoutSec = opts.timeoutSec ?? DEFAULT_TIMEOUT_SEC;
+    const encoder = new TextEncoder();
+    const echo = opts.echo;
     try {
-      const r = await runBareMetal(image, { memoryMiB: TEST_MEMORY_MIB, timeoutSec: opts.timeoutSec });
+      const r = await runBareMetal(image, {
+        memoryMiB: TEST_MEMORY_MIB,
+        timeoutSec,
+        onOutput: echo ? (s) => echo(encoder.encode(s)) : undefined,
+      });
       switch (r.reason) {
         case 'exit': return r.exitCode === 0 ? { status: 'pass' } : { status: 'fail', detail: `exit code ${r.exitCode}` };
-        case 'timeout': return { status: 'fail', detail: `timeout after ${opts.timeoutSec} s` };
+        case 'timeout': return { status: 'fail', detail: `timeout after ${timeoutSec} s` };
         case 'trap': return { status: 'fail', detail: `trap: ${r.message}` };
         case 'error': return { status: 'fail', detail: `error: ${r.message}` };
       }

@@ -1,27 +1,35 @@
 /**
  * Runs a conformance suite folder: picks the suite kind (named, or detected), runs its tests one by one and prints
- * one line per test (`name PASS`, `name FAIL (detail)`, `name SKIP (detail)`), then `N passed, N failed` with
- * `, N skipped` appended when there are any.
+ * one line per test (`name PASS`, `name PASS (detail)`, `name FAIL (detail)` with any notes indented under it,
+ * `name SKIP (detail)`), then `N passed, N failed` with `, N skipped` appended when there are any.
  */
+import type { ExecutorName } from '../args.js';
 import type { Io } from '../command.js';
+import { byteWriter } from '../command.js';
 import { InputError, UsageError } from '../errors.js';
 import { listDirectory } from '../files.js';
+import { kvmUnitTests } from './kvm-unit-tests.js';
 import { riscvTests } from './riscv-tests.js';
-import type { SuiteKind } from './suite.js';
+import type { SuiteKind, SuiteOption, TestCase } from './suite.js';
 
 /** Known suite kinds, most specific first (detection takes the first that matches). */
-export const SUITE_KINDS: readonly SuiteKind[] = [riscvTests];
-
-/** Per-test wall-clock limit when none is given, in seconds. */
-export const DEFAULT_TEST_TIMEOUT_SEC = 10;
+export const SUITE_KINDS: readonly SuiteKind[] = [kvmUnitTests, riscvTests];
 
 export interface ConformanceOptions {
   /** Suite kind name; detected from the folder when absent. */
   suite?: string;
-  /** Per-test limit in seconds. */
+  /** Per-test limit in seconds; the suite's (or test's) default when absent. */
   timeoutSec?: number;
-  /** Only tests whose name contains this substring. */
+  /** Only tests whose name contains one of these comma-separated substrings. */
   filter?: string;
+  /** vCPUs for the tests that take as many as there are (kvm-unit-tests); default 1. */
+  vcpus?: number;
+  /** Executor of S-mode tests; default threads. */
+  executor?: ExecutorName;
+  /** Seed of the deterministic executor; default 1. */
+  seed?: number;
+  /** Echo each test's guest console to stdout (before its result line) and hartvisor's warnings to stderr. */
+  verbose?: boolean;
 }
 
 export interface ConformanceSummary {
@@ -31,9 +39,12 @@ export interface ConformanceSummary {
   readonly skipped: number;
 }
 
+const OPTION_FLAGS: Readonly<Record<SuiteOption, string>> = { vcpus: '--vcpus', executor: '--executor', seed: '--seed' };
+
 /**
  * Runs every test of the suite in `dir` and prints the result lines to `io.out`.
- * @throws InputError when the folder is unreadable or holds no test (after --filter); UsageError for an unknown suite
+ * @throws InputError when the folder is unreadable or holds no test (after --filter); UsageError for an unknown
+ * suite or an option the suite does not take
  */
 export async function runConformance(dir: string, opts: ConformanceOptions, io: Io): Promise<ConformanceSummary> {
   const entries = await listDirectory(dir);
@@ -45,24 +56,46 @@ export async function runConformance(dir: string, opts: ConformanceOptions, io: 
     for (const k of SUITE_KINDS) if (await k.detect(dir, entries)) { kind = k; break; }
     if (!kind) throw new InputError(`${dir}: no conformance tests found (looked for ${SUITE_KINDS.map((k) => `${k.name} ${k.describeTests}`).join(', ')})`);
   }
-
-  let tests = await kind.list(dir, entries);
-  if (tests.length === 0) throw new InputError(`${dir}: no ${kind.name} ${kind.describeTests} found`);
-  if (opts.filter !== undefined) {
-    const filter = opts.filter;
-    tests = tests.filter((t) => t.name.includes(filter));
-    if (tests.length === 0) throw new InputError(`${dir}: no ${kind.name} test name contains '${filter}'`);
+  for (const [option, flag] of Object.entries(OPTION_FLAGS) as [SuiteOption, string][]) {
+    if (opts[option] !== undefined && !kind.accepts.includes(option)) {
+      throw new UsageError(`${flag} does not apply to ${kind.name} (its tests run bare metal on one hart)`);
+    }
   }
 
-  const timeoutSec = opts.timeoutSec ?? DEFAULT_TEST_TIMEOUT_SEC;
+  let tests: TestCase[] = await kind.list(dir, entries);
+  if (tests.length === 0) throw new InputError(`${dir}: no ${kind.name} ${kind.describeTests} found`);
+  if (opts.filter !== undefined) {
+    const parts = opts.filter.split(',').filter((p) => p !== '');
+    tests = tests.filter((t) => parts.some((p) => t.name.includes(p)));
+    if (tests.length === 0) throw new InputError(`${dir}: no ${kind.name} test name contains '${parts.join("' or '")}'`);
+  }
+
+  const write = byteWriter(io);
+  let echoEndsLine = true;
+  const echo = opts.verbose ? (bytes: Uint8Array) => { write(bytes); if (bytes.length) echoEndsLine = bytes[bytes.length - 1] === 0x0a; } : undefined;
+  const runOptions = {
+    timeoutSec: opts.timeoutSec,
+    vcpus: opts.vcpus ?? 1,
+    executor: opts.executor ?? 'threads',
+    seed: opts.seed ?? 1,
+    echo,
+    warn: opts.verbose ? (m: string) => io.err(`hartvisor: warning: ${m}\n`) : undefined,
+  } as const;
   let passed = 0;
   let failed = 0;
   let skipped = 0;
   for (const test of tests) {
-    const outcome = await kind.run(test, { timeoutSec });
+    if (test.skip !== undefined) { skipped++; io.out(`${test.name} SKIP (${test.skip})\n`); continue; }
+    if (echo) io.out(`== ${test.name}\n`);
+    const outcome = await kind.run(test, runOptions);
+    if (!echoEndsLine) { io.out('\n'); echoEndsLine = true; }
     switch (outcome.status) {
-      case 'pass': passed++; io.out(`${test.name} PASS\n`); break;
-      case 'fail': failed++; io.out(`${test.name} FAIL (${outcome.detail})\n`); break;
+      case 'pass': passed++; io.out(`${test.name} PASS${outcome.detail !== undefined ? ` (${outcome.detail})` : ''}\n`); break;
+      case 'fail':
+        failed++;
+        io.out(`${test.name} FAIL (${outcome.detail})\n`);
+        for (const note of outcome.notes ?? []) io.out(`  ${note}\n`);
+        break;
       case 'skip': skipped++; io.out(`${test.name} SKIP (${outcome.detail})\n`); break;
     }
   }

@@ -1,0 +1,113 @@
+/**
+ * Runs one S-mode guest to its end through the library API (`createVm` in hv/vm.ts): the image is loaded (ELF at
+ * its addresses, a flat image at RAM + 4 MiB), the boot hart enters it in S-mode with a0 = hartid and a1 = the
+ * device tree, and the run ends with SRST, a fatal guest error, a stall (every hart stopped), the deadline, or
+ * a stop request from the user. `run` and the kvm-unit-tests suite both boot guests through here.
+ */
+import { performance } from 'node:perf_hooks';
+import { ImageError } from '../boot/image-error.js';
+import { HvError } from '../hv/errors.js';
+import { createVm } from '../hv/vm.js';
+import type { ExecutorName, HartStopPolicy } from './args.js';
+import type { ConsoleLink } from './command.js';
+
+/** Guest RAM of an S-mode run when the caller does not say (as QEMU's virt machine is run for kvm-unit-tests). */
+export const DEFAULT_SMODE_MEMORY_MIB = 256;
+
+/** The machine and how to run it. */
+export interface SmodeRunOptions {
+  readonly memoryMiB: number;
+  /** Possible vCPUs (hart ids 0..maxVcpus-1, all in the device tree); vCPU 0 boots, the others wait for HSM. */
+  readonly maxVcpus: number;
+  /** Kernel command line (/chosen/bootargs). */
+  readonly bootargs: string;
+  readonly executor: ExecutorName;
+  /** Scheduler seed of the deterministic executor. */
+  readonly seed: number;
+  readonly onHartStop: HartStopPolicy;
+  /** Wall-clock limit in seconds; undefined for none. */
+  readonly timeoutSec?: number;
+  /** Guest console output, as raw bytes. */
+  onOutput(bytes: Uint8Array): void;
+  /** Warnings about unsupported guest actions (one line each). */
+  onWarn?(message: string): void;
+  /** Connects console input and user stop requests for the length of the run; returns the disconnect. */
+  connect?(link: ConsoleLink): () => void;
+}
+
+/** How an S-mode run ended. */
+export type SmodeRunResult = { readonly seconds: number } & (
+  /** SRST system shutdown (or reboot, which hartvisor does not do): exitCode 0 = no reason, 1 = system failure. */
+  | { readonly reason: 'shutdown'; readonly exitCode: number }
+  /** An unrecoverable guest error (e.g. a trap loop); `message` is hv's description of it when there is one. */
+  | { readonly reason: 'fatal'; readonly message: string }
+  /** Every hart is stopped and none has a start pending: nothing can ever run again. */
+  | { readonly reason: 'stalled' }
+  /** `timeoutSec` passed first. */
+  | { readonly reason: 'timeout' }
+  /** The user stopped the run (signal, console escape): `status` is the exit status they asked for. */
+  | { readonly reason: 'stopped'; readonly message: string; readonly status: number }
+);
+
+type Ending =
+  | { readonly reason: 'shutdown'; readonly exitCode: number }
+  | { readonly reason: 'fatal' | 'stalled' | 'timeout' | 'closed' }
+  | { readonly reason: 'stopped'; readonly message: string; readonly status: number };
+
+/**
+ * Boots `image` in S-mode and waits for the run to end. The VM is always closed (its threads gone) before this
+ * returns or throws.
+ * @throws ImageError when the image cannot be loaded or does not fit in guest RAM with its device tree
+ */
+export async function runSmodeGuest(image: Uint8Array, opts: SmodeRunOptions): Promise<SmodeRunResult> {
+  let lastWarning: string | undefined;
+  const vm = await createVm({
+    memoryMiB: opts.memoryMiB,
+    maxVcpus: opts.maxVcpus,
+    bootargs: opts.bootargs,
+    executor: opts.executor,
+    seed: opts.seed,
+    onHartStop: opts.onHartStop,
+    onOutput: (bytes) => opts.onOutput(bytes),
+    onWarn: (message) => { lastWarning = message; opts.onWarn?.(message); },
+  });
+  let timer: NodeJS.Timeout | undefined;
+  let disconnect = () => {};
+  let ending: Ending;
+  let seconds: number;
+  try {
+    try {
+      await vm.boot(image);
+    } catch (err) {
+      // The one EINVAL of boot: no room for the device tree above the image.
+      if (err instanceof HvError && err.code === 'EINVAL') throw new ImageError('does-not-fit', err.message);
+      throw err;
+    }
+    const started = performance.now();
+    ending = await new Promise<Ending>((resolve) => {
+      void vm.wait().then((e) => resolve(e.reason === 'shutdown' ? { reason: 'shutdown', exitCode: e.exitCode } : { reason: e.reason }));
+      if (opts.timeoutSec !== undefined) timer = setTimeout(() => resolve({ reason: 'timeout' }), opts.timeoutSec * 1000);
+      if (opts.connect) {
+        disconnect = opts.connect({
+          push: (bytes) => vm.pushInput(bytes),
+          stop: (message, status) => resolve({ reason: 'stopped', message, status }),
+        });
+      }
+    });
+    seconds = (performance.now() - started) / 1000;
+  } finally {
+    clearTimeout(timer);
+    disconnect();
+    await vm.close();
+  }
+  // A vCPU posts the warning that describes a fatal error before the exit itself, so it is in by now.
+  switch (ending.reason) {
+    case 'shutdown': return { reason: 'shutdown', exitCode: ending.exitCode, seconds };
+    case 'fatal': return { reason: 'fatal', message: lastWarning ?? 'unrecoverable guest error', seconds };
+    case 'stalled': return { reason: 'stalled', seconds };
+    case 'timeout': return { reason: 'timeout', seconds };
+    case 'stopped': return { ...ending, seconds };
+    // Only close() ends a VM as 'closed', and it had not been called yet.
+    case 'closed': throw new Error('the VM was closed while its guest ran');
+  }
+}

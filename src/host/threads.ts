@@ -13,6 +13,7 @@ import type { WorkerSched } from './vcpu-worker.js';
 const WORKER_URL = new URL('./vcpu-worker.js', import.meta.url);
 /** How long a vCPU thread gets to leave on its own before it is terminated. */
 const EXIT_GRACE_MS = 2000;
+const REFILL_DELAY_MS = 25;
 
 /** `left`: the thread runs no more guest code (its 'exited' message); `exited`: the thread is gone. */
 interface Running { worker: Worker; left: Promise<void>; exited: Promise<void> }
@@ -25,6 +26,7 @@ export class ThreadedExecutor implements Executor {
   private readonly spares: SpareWorker[] = [];
   private readonly wantSpares: number;
   private live = 0;
+  private refillTimer: NodeJS.Timeout | undefined;
   private readonly exiting = new Set<Promise<void>>();
   private closed = false;
 
@@ -62,7 +64,12 @@ export class ThreadedExecutor implements Executor {
     Atomics.store(sp.ctl, Spare.ID, id);
     Atomics.store(sp.ctl, Spare.STATE, SpareState.ASSIGNED);
     Atomics.notify(sp.ctl, Spare.STATE);
-    this.refill();
+    // Replace the spare a little later: booting a Node worker costs tens of ms of CPU, which should not slow a
+    // burst of vCPU creations (a guest starting all its harts at once).
+    if (!this.refillTimer) {
+      this.refillTimer = setTimeout(() => { this.refillTimer = undefined; this.refill(); }, REFILL_DELAY_MS);
+      this.refillTimer.unref();
+    }
     const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
     let leftResolve!: () => void;
     const left = new Promise<void>((resolve) => { leftResolve = resolve; });
@@ -109,6 +116,7 @@ export class ThreadedExecutor implements Executor {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.refillTimer) clearTimeout(this.refillTimer);
     await Promise.all([...this.running.keys()].map((id) => this.removeVcpu(id)));
     await Promise.all([...this.exiting]);
     await Promise.all(this.spares.splice(0).map(async (s) => {

@@ -15,7 +15,7 @@ import { Ctl, Req, RunState, Slot, Spare, SpareState, Stat, VmState } from './la
 import { HotplugQueue } from './hotplug-queue.js';
 import { MachineBuffers, MachineView, TIMEBASE_HZ, wallTicks } from './machine.js';
 
-const SLICE = 1 << 14;
+const SLICE = 1 << 12;
 /** A spinning vCPU gives its host CPU away for this long (ms) unless woken: our sched_yield. */
 const SPIN_YIELD_MS = 0.05;
 

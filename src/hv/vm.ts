@@ -17,6 +17,7 @@ import { MachineBuffers, MachineView, createMachineBuffers } from '../host/machi
 import { ThreadedExecutor } from '../host/threads.js';
 import { HotplugEvent, HotplugQueue } from '../host/hotplug-queue.js';
 import { HvError } from './errors.js';
+import { TraceEvent, TraceKind, TraceRing } from '../host/trace.js';
 import { DEFAULT_SCHED, DirectedYield, SchedConfig } from './scheduler.js';
 import { VcpuRegistry } from './registry.js';
 
@@ -49,6 +50,8 @@ export interface VmConfig {
   /** Time slice of a vCPU on a CPU slot: milliseconds (threads), guest instructions (deterministic). */
   timesliceMs?: number;
   quantumInstr?: number;
+  /** Record scheduling and hotplug events for `drainTrace()` (hartvisor run --trace). */
+  trace?: boolean;
   /** Console output (default: process.stdout). */
   onOutput?: (bytes: Uint8Array) => void;
   /** Warnings about unsupported guest actions (default: stderr). */
@@ -123,6 +126,9 @@ export class Vm {
   private forcedRemovals = 0;
   private readonly hotplugQueue: HotplugQueue;
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly traceRing: TraceRing | null;
+  private readonly timeOriginMs: number;
+  private readonly traceLog: TraceEvent[] = [];
   private readonly exitWaiters: ((e: VmExit) => void)[] = [];
   private exitValue: VmExit | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
@@ -158,7 +164,8 @@ export class Vm {
     }
     if (!['off', 'on', 'pv'].includes(sched.directedYield)) throw new HvError('EINVAL', `directed yield must be off, on or pv, got ${sched.directedYield}`);
     this.sched = sched;
-    this.buffers = createMachineBuffers(this.memoryBytes, maxVcpus, sched.pcpus);
+    this.buffers = createMachineBuffers(this.memoryBytes, maxVcpus, sched.pcpus, config.trace ?? false);
+    this.traceRing = this.buffers.trace ? new TraceRing(this.buffers.trace) : null;
     this.view = new MachineView(this.buffers);
     this.mem = this.view.mem;
     this.slots = new Int32Array(this.buffers.slots);
@@ -169,6 +176,7 @@ export class Vm {
     for (let id = 0; id < maxVcpus; id++) Atomics.store(this.slots, id * Slot.STRIDE + Slot.HSM, HsmState.STOPPED);
     this.registry = new VcpuRegistry(this.buffers.ctl, this.buffers.slots);
     this.hotplugQueue = new HotplugQueue(this.buffers.hotplug);
+    this.timeOriginMs = this.buffers.timeOriginMs;
     this.onOutput = config.onOutput ?? ((b) => process.stdout.write(b));
     this.onWarn = config.onWarn ?? ((m) => process.stderr.write(`hartvisor: warning: ${m}\n`));
     const listener = (ev: ExecutorEvent) => this.onEvent(ev);
@@ -178,7 +186,10 @@ export class Vm {
       // Warm spare threads make vCPU creation fast (a Node worker takes tens of ms to boot); a guest that starts
       // all its harts at once should not wait for thread start-up.
       : new ThreadedExecutor(this.buffers, listener, { destroyOnStop, spares: Math.min(this.maxVcpus - 1, 4) || 1, sched: { ...sched, timesliceMs: config.timesliceMs ?? 4 } });
-    this.drainTimer = setInterval(() => this.drainConsole(), 5);
+    this.drainTimer = setInterval(() => {
+      this.drainConsole();
+      if (this.traceRing) this.traceLog.push(...this.traceRing.drain());
+    }, 5);
     this.drainTimer.unref();
   }
 
@@ -245,6 +256,7 @@ export class Vm {
     Atomics.and(this.slots, b + Slot.REQ, Req.START);
     this.stats.fill(0, id * STAT_STRIDE, (id + 1) * STAT_STRIDE);
     const gen = this.registry.occupy(id);
+    this.traceOwner(id, TraceKind.LIFE, 1);
     const vcpu = new Vcpu(this, id, gen);
     this.vcpus.set(id, vcpu);
     this.refs++;
@@ -281,6 +293,7 @@ export class Vm {
     Atomics.compareExchange(this.slots, b + Slot.HSM, HsmState.SUSPENDED, HsmState.STOPPED);
     Atomics.store(this.slots, b + Slot.RUN, RunState.NONE);
     v.markDestroyed();
+    this.traceOwner(id, TraceKind.LIFE, 0);
     this.release();
   }
 
@@ -331,6 +344,7 @@ export class Vm {
     const q = this.hotplugQueue;
     if (!q.post(kind, id)) throw new HvError('EBUSY', 'the guest is not consuming hotplug events (queue full)');
     this.hotplugEvents[kind === HotplugEvent.ADD ? 'add' : 'remove']++;
+    this.traceOwner(id, TraceKind.HOTPLUG, kind);
     const started = this.startedHarts();
     const chosen = q.notifyHart;
     const target = started.includes(chosen) ? chosen : started[0];
@@ -398,6 +412,7 @@ export class Vm {
       this.hotplugQueue.cancel(id);
       if (!opts.force) throw new HvError('ETIMEDOUT', `the guest did not stop hart ${id} within ${timeoutMs} ms (use force to unplug it anyway)`);
       this.forcedRemovals++;
+      this.traceOwner(id, TraceKind.HOTPLUG, 3);
       if (this.vcpus.has(id)) await this.destroyVcpu(id);
     } finally {
       this.removing.delete(id);
@@ -461,6 +476,7 @@ export class Vm {
         this.hotplugQueue.cancel(id);
         if (!step.force) { onResult(step, new HvError('ETIMEDOUT', `the guest did not stop hart ${id} in time`)); return; }
         this.forcedRemovals++;
+        this.traceOwner(id, TraceKind.HOTPLUG, 3);
         this.destroySync(det, id);
         onResult(step);
       });
@@ -475,6 +491,27 @@ export class Vm {
     this.vcpus.delete(id);
     det.removeNow(id);
     this.detach(id, v, true);
+  }
+
+  /** Guest-time-consistent trace timestamp in microseconds (threads: wall clock since the VM started). */
+  private traceNow(): number {
+    if (this.executor.kind === 'deterministic') return (this.executor as DeterministicExecutor).vtime / 10;
+    return (performance.timeOrigin + performance.now() - this.timeOriginMs) * 1000;
+  }
+
+  /** Records an event of the owner thread (hotplug, vCPU life) when tracing. */
+  private traceOwner(vcpu: number, kind: TraceKind, arg: number): void {
+    if (this.traceRing) this.traceRing.record(this.traceNow(), vcpu, kind, arg);
+  }
+
+  /**
+   * The trace events recorded so far (and not yet drained), in time order: per vCPU scheduling states, CPU slot
+   * changes, spins, directed yields, hotplug and life-cycle events. Empty unless the VM was created with `trace`.
+   */
+  drainTrace(): TraceEvent[] {
+    if (this.traceRing) this.traceLog.push(...this.traceRing.drain());
+    const out = this.traceLog.splice(0);
+    return out.sort((a, b) => a.t - b.t);
   }
 
   /** Hotplug counters, for metrics. */

@@ -116,7 +116,12 @@ function runVcpu({ id, destroyOnStop, sched }: Assign): void {
         quantumEnd = performance.now() + sched.timesliceMs;
         return true;
       }
-      if (Atomics.load(slots, b + Slot.REQ) & Req.EXIT) { Atomics.store(slots, b + Slot.GRANT, -1); return false; }
+      if (Atomics.load(slots, b + Slot.REQ) & Req.EXIT) {
+        // Stop accepting grants; a grant that raced in is handed on, so no CPU slot is lost with this thread.
+        const g = Atomics.exchange(slots, b + Slot.GRANT, -1);
+        if (g > 0) cpus!.release(id, g - 1);
+        return false;
+      }
       Atomics.wait(slots, b + Slot.WAKE, w, 2);
     }
   };

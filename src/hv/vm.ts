@@ -385,7 +385,7 @@ export class Vm {
     const ok = await this.until(() => this.hsm(id) === HsmState.STARTED, opts.timeoutMs ?? 5000);
     if (!ok) {
       this.hotplugQueue.cancel(id);
-      if (this.vcpus.has(id) && this.hsm(id) === HsmState.STOPPED) await this.destroyVcpu(id).catch(() => undefined);
+      if (this.vcpus.has(id) && this.hsm(id) === HsmState.STOPPED) await this.destroyUnstarted(id).catch(() => undefined);
       throw new HvError('ETIMEDOUT', `the guest did not start hart ${id} within ${opts.timeoutMs ?? 5000} ms`);
     }
   }
@@ -399,14 +399,16 @@ export class Vm {
   async hotRemove(id: number, opts: { force?: boolean; timeoutMs?: number } = {}): Promise<void> {
     this.checkHotplugId(id);
     if (!this.vcpus.has(id)) throw new HvError('ENODEV', `no vCPU ${id}`);
-    if (this.hsm(id) !== HsmState.STARTED) { await this.destroyVcpu(id); return; }
+    const timeoutMs = opts.timeoutMs ?? 5000;
+    // A start in flight (the guest's hart_start) completes first: the guest then sees an ordinary removal.
+    if (this.hsm(id) === HsmState.START_PENDING) await this.until(() => this.hsm(id) !== HsmState.START_PENDING, timeoutMs);
+    if (this.hsm(id) === HsmState.STOPPED) { await this.destroyUnstarted(id); return; } // never started: nothing to ask
     const started = this.startedHarts();
     if (started.length <= 1) throw new HvError('EBUSY', `vCPU ${id} is the last running vCPU and cannot be removed`);
     if (this.removing.has(id)) throw new HvError('EBUSY', `a removal of vCPU ${id} is already in flight`);
     this.removing.add(id);
     try {
       this.postHotplug(HotplugEvent.REMOVE, id);
-      const timeoutMs = opts.timeoutMs ?? 5000;
       const ok = await this.until(() => !this.vcpus.has(id) && !this.registry.present(id), timeoutMs);
       if (ok) return;
       this.hotplugQueue.cancel(id);
@@ -512,6 +514,18 @@ export class Vm {
     if (this.traceRing) this.traceLog.push(...this.traceRing.drain());
     const out = this.traceLog.splice(0);
     return out.sort((a, b) => a.t - b.t);
+  }
+
+  /**
+   * Destroys a vCPU the guest has not started. If the guest starts it meanwhile (hart_start racing with this), the
+   * start is honoured: the vCPU is created again and takes it, as for any hart_start of an absent vCPU.
+   */
+  private destroyUnstarted(id: number): Promise<void> {
+    return this.serial(id, async () => {
+      if (!this.vcpus.has(id)) return;
+      await this.destroyNow(id, false);
+      if (!this.closed && this.hsm(id) === HsmState.START_PENDING) await this.createNow(id);
+    });
   }
 
   /** Hotplug counters, for metrics. */

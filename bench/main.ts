@@ -15,11 +15,12 @@ import { bareMetalGroup } from './bare-metal.js';
 import { lifecycleGroup } from './lifecycle.js';
 import { linuxBootGroup } from './linux.js';
 import { yieldGroup } from './yield.js';
+import { hotplugGroup } from './hotplug.js';
 import { findOnPath, qemuVersion, QEMU_RISCV32 } from './qemu.js';
 import type { BenchContext, BenchGroup, Row } from './types.js';
 
 /** Every benchmark group, in run order. */
-const GROUPS: readonly BenchGroup[] = [bareMetalGroup, linuxBootGroup, lifecycleGroup, yieldGroup];
+const GROUPS: readonly BenchGroup[] = [bareMetalGroup, linuxBootGroup, lifecycleGroup, hotplugGroup, yieldGroup];
 
 /** JSON document format; bump on incompatible changes. */
 const SCHEMA = 'hartvisor-bench/1';

@@ -9,12 +9,13 @@ import { conformanceCommand } from './commands/conformance.js';
 import { demoCommand } from './commands/demo.js';
 import { connectProcessConsole } from './console-io.js';
 import { runCommand } from './commands/run.js';
+import { serveCommand } from './commands/serve.js';
 import { UsageError, exitStatusOf, oneLine } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { repoRoot } from './paths.js';
 
 /** Every subcommand, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [runCommand, conformanceCommand, demoCommand];
+export const COMMANDS: readonly Command[] = [runCommand, conformanceCommand, demoCommand, serveCommand];
 
 /** Set to 1 to get stack traces of internal errors. */
 export const DEBUG_ENV = 'HARTVISOR_DEBUG';

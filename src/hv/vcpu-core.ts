@@ -209,6 +209,7 @@ export class VcpuCore implements SbiHost {
       const before = h.instret;
       const exit = h.run(left);
       const done = h.instret - before;
+      this.stats[this.sbase + Stat.instructions] += done;
       left -= done > 0 ? done : 1;
       this.count(Stat.exits);
       switch (exit) {

@@ -126,6 +126,7 @@ export class Vm {
   private forcedRemovals = 0;
   private readonly hotplugQueue: HotplugQueue;
   private readonly timers: NodeJS.Timeout[] = [];
+  private closing: Promise<void> | undefined;
   private readonly traceRing: TraceRing | null;
   private readonly timeOriginMs: number;
   private readonly traceLog: TraceEvent[] = [];
@@ -339,6 +340,9 @@ export class Vm {
     return out;
   }
 
+  /** Number of harts the guest has started (HSM STARTED). */
+  startedCount(): number { return this.startedHarts().length; }
+
   /** Posts a hotplug event and raises a supervisor software interrupt on the guest's notification hart. */
   private postHotplug(kind: number, id: number): void {
     const q = this.hotplugQueue;
@@ -356,6 +360,7 @@ export class Vm {
 
   private checkHotplugId(id: number): void {
     this.checkOpen();
+    if (this.state === 'paused') throw new HvError('EBUSY', 'the VM is paused: hotplug needs the guest running');
     if (!Number.isInteger(id) || id < 0 || id >= this.maxVcpus) {
       throw new HvError('EINVAL', `vCPU id ${id} is out of range: this VM has ids 0..${this.maxVcpus - 1} (max vCPUs ${this.maxVcpus})`);
     }
@@ -694,8 +699,13 @@ export class Vm {
    * Closes the owner's handle: destroys every vCPU (their threads end), then drops the owner's reference; the VM
    * is torn down with the last one. Idempotent.
    */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    // A second caller waits for the same teardown.
+    this.closing ??= this.closeNow();
+    return this.closing;
+  }
+
+  private async closeNow(): Promise<void> {
     this.closed = true;
     for (const t of this.timers.splice(0)) clearTimeout(t);
     this.finish({ reason: 'closed', exitCode: Atomics.load(this.ctl, Ctl.EXIT_CODE) });

@@ -276,7 +276,7 @@ for (const executor of EXECUTORS) {
         vm.mem.writeU32(RESULTS, 0x7fffffff);
         const v0 = await vm.createVcpu(0);
         v0.start(g.spawn, 2); // hart 0 starts hart 2 at the counter loop
-        await waitFor(() => vm.vcpuIds().includes(2) && vm.mem.readU32(counterAddr(2)) > 0, 10_000, 'hart 2 to be created and run');
+        await waitFor(() => vm.vcpuIds().includes(2) && vm.mem.readU32(counterAddr(2)) > 0 && (vm.mem.readU32(RESULTS) | 0) !== 0x7fffffff, 10_000, 'hart 2 to be created and run, and hart 0 to record the result');
         assert.equal(vm.mem.readU32(RESULTS) | 0, 0, 'hart_start returned SBI_SUCCESS');
         assert.equal(vm.references, 3);
         assert.equal(vm.onlineVcpus, 2);

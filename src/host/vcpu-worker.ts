@@ -42,6 +42,9 @@ if (Atomics.load(spare, Spare.STATE) === SpareState.ASSIGNED) {
   // ORDER: every store of the run loop happens before LEFT, which lets the owner reuse the vCPU's slot.
   Atomics.store(spare, Spare.STATE, SpareState.LEFT);
   Atomics.notify(spare, Spare.STATE);
+  const ctlWords = new Int32Array(buffers.ctl);
+  Atomics.add(ctlWords, Ctl.DOORBELL, 1);
+  Atomics.notify(ctlWords, Ctl.DOORBELL);
 }
 port.close();
 

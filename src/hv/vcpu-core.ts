@@ -140,7 +140,14 @@ export class VcpuCore implements SbiHost {
     this.stimecmp = Infinity;
     this.hart.mip = 0;
     this.setSlot(Slot.HSM, HsmState.STARTED);
+    this.ringOwner();
     return true;
+  }
+
+  /** Tells the owner thread that vCPU state it may wait for has changed (hotplug requests wait on this). */
+  private ringOwner(): void {
+    Atomics.add(this.ctl, Ctl.DOORBELL, 1);
+    Atomics.notify(this.ctl, Ctl.DOORBELL);
   }
 
   /** Consumes posted requests and interrupts; called by the executor before each slice. */
@@ -261,6 +268,7 @@ export class VcpuCore implements SbiHost {
   completeStop(): void {
     this.stopping = false;
     this.setSlot(Slot.HSM, HsmState.STOPPED);
+    this.ringOwner();
   }
 
   private resume(): void {

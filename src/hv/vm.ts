@@ -369,12 +369,17 @@ export class Vm {
   /** Polls `cond` until it holds (resolves), the VM closes (EBADF) or `timeoutMs` passes (false). */
   private async until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
     const deadline = performance.now() + timeoutMs;
-    while (!cond()) {
+    for (;;) {
+      // ORDER: read the doorbell before the condition, so a change between the two wakes the wait below.
+      const bell = Atomics.load(this.ctl, Ctl.DOORBELL);
+      if (cond()) return true;
       if (this.closed) throw new HvError('EBADF', 'the VM was closed while the request was in flight');
-      if (performance.now() > deadline) return false;
-      await new Promise((r) => setTimeout(r, 0));
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      // vCPUs ring the doorbell on HSM transitions and when their thread leaves; poll too, for owner-side changes.
+      const w = Atomics.waitAsync(this.ctl, Ctl.DOORBELL, bell, Math.min(left, 5));
+      if (w.async) await w.value; else await new Promise((r) => setImmediate(r));
     }
-    return true;
   }
 
   /**

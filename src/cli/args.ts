@@ -137,3 +137,33 @@ export function parseHartStopPolicy(value: string): HartStopPolicy {
   if (!found) throw new UsageError(`--on-hart-stop: expected one of ${HART_STOP_POLICIES.join(', ')}, got '${value}'`);
   return found;
 }
+
+/** `--pcpus K`: CPU slots the vCPUs share, a whole number from 1 to MAX_VCPUS. */
+export function parsePcpus(value: string): number {
+  const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= MAX_VCPUS)) throw new UsageError(`--pcpus: expected a whole number of CPU slots from 1 to ${MAX_VCPUS}, got '${value}'`);
+  return n;
+}
+
+/** Directed yield policies on pause-loop exits (VmConfig.directedYield). */
+export const DIRECTED_YIELD_POLICIES = ['off', 'on', 'pv'] as const;
+export type DirectedYieldPolicy = (typeof DIRECTED_YIELD_POLICIES)[number];
+
+/** `--directed-yield off|on|pv`. */
+export function parseDirectedYield(value: string): DirectedYieldPolicy {
+  const found = DIRECTED_YIELD_POLICIES.find((p) => p === value);
+  if (!found) throw new UsageError(`--directed-yield: expected one of ${DIRECTED_YIELD_POLICIES.join(', ')}, got '${value}'`);
+  return found;
+}
+
+/** Largest PLE gap, window, grow or shrink value: KVM's window cap (ple_window_max). */
+export const MAX_PLE_VALUE = 0x4000_0000;
+
+/** `--ple-gap N`, `--ple-window N`, `--ple-grow N`, `--ple-shrink N`: a whole number from `min` to MAX_PLE_VALUE. */
+export function parsePleValue(option: string, value: string, min: number): number {
+  const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= MAX_PLE_VALUE)) {
+    throw new UsageError(`${option}: expected a whole number from ${min} to ${MAX_PLE_VALUE}, got '${value}'`);
+  }
+  return n;
+}

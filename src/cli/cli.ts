@@ -5,9 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command, Io } from './command.js';
+import { benchCommand } from './commands/bench.js';
 import { conformanceCommand } from './commands/conformance.js';
 import { demoCommand } from './commands/demo.js';
 import { connectProcessConsole } from './console-io.js';
+import { reportCommand } from './commands/report.js';
 import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
 import { UsageError, exitStatusOf, oneLine } from './errors.js';
@@ -15,7 +17,7 @@ import { ExitCode } from './exit-codes.js';
 import { repoRoot } from './paths.js';
 
 /** Every subcommand, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [runCommand, conformanceCommand, demoCommand, serveCommand];
+export const COMMANDS: readonly Command[] = [runCommand, conformanceCommand, demoCommand, serveCommand, benchCommand, reportCommand];
 
 /** Set to 1 to get stack traces of internal errors. */
 export const DEBUG_ENV = 'HARTVISOR_DEBUG';
@@ -26,6 +28,7 @@ export const processIo: Io = {
   err: (text) => { process.stderr.write(text); },
   outBytes: (bytes) => { process.stdout.write(bytes); },
   connectConsole: connectProcessConsole,
+  errIsTty: process.stderr.isTTY === true,
 };
 
 function topHelp(): string {

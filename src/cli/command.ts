@@ -24,6 +24,8 @@ export interface Io {
    * the function that disconnects (and restores the terminal). Without it, a guest gets no input.
    */
   connectConsole?(link: ConsoleLink): () => void;
+  /** True when stderr is a terminal: long commands then show their progress as one line redrawn in place. */
+  readonly errIsTty?: boolean;
 }
 
 /** One `hartvisor` subcommand. */

@@ -8,6 +8,7 @@ import type { Io } from '../command.js';
 import { byteWriter } from '../command.js';
 import { InputError, UsageError } from '../errors.js';
 import { listDirectory } from '../files.js';
+import { Progress } from '../progress.js';
 import { kvmUnitTests } from './kvm-unit-tests.js';
 import { riscvTests } from './riscv-tests.js';
 import type { SuiteKind, SuiteOption, TestCase } from './suite.js';
@@ -84,20 +85,28 @@ export async function runConformance(dir: string, opts: ConformanceOptions, io: 
   let passed = 0;
   let failed = 0;
   let skipped = 0;
-  for (const test of tests) {
-    if (test.skip !== undefined) { skipped++; io.out(`${test.name} SKIP (${test.skip})\n`); continue; }
-    if (echo) io.out(`== ${test.name}\n`);
-    const outcome = await kind.run(test, runOptions);
-    if (!echoEndsLine) { io.out('\n'); echoEndsLine = true; }
-    switch (outcome.status) {
-      case 'pass': passed++; io.out(`${test.name} PASS${outcome.detail !== undefined ? ` (${outcome.detail})` : ''}\n`); break;
-      case 'fail':
-        failed++;
-        io.out(`${test.name} FAIL (${outcome.detail})\n`);
-        for (const note of outcome.notes ?? []) io.out(`  ${note}\n`);
-        break;
-      case 'skip': skipped++; io.out(`${test.name} SKIP (${outcome.detail})\n`); break;
+  // On a terminal, the test running now (and for how long) on one line of stderr; elsewhere the result lines
+  // are the progress. Not with --verbose, whose guest console shares the terminal.
+  const progress = new Progress(io, io.errIsTty === true && !opts.verbose, false);
+  const out = (text: string) => progress.out(text);
+  try {
+    for (const [i, test] of tests.entries()) {
+      if (test.skip !== undefined) { skipped++; out(`${test.name} SKIP (${test.skip})\n`); continue; }
+      if (echo) io.out(`== ${test.name}\n`);
+      progress.step(`conformance: [${i + 1}/${tests.length}] ${test.name}, ${passed} passed, ${failed} failed so far`);
+      const outcome = await kind.run(test, runOptions);
+      if (!echoEndsLine) { io.out('\n'); echoEndsLine = true; }
+      switch (outcome.status) {
+        case 'pass': passed++; out(`${test.name} PASS${outcome.detail !== undefined ? ` (${outcome.detail})` : ''}\n`); break;
+        case 'fail':
+          failed++;
+          out(`${test.name} FAIL (${outcome.detail})\n${(outcome.notes ?? []).map((note) => `  ${note}\n`).join('')}`);
+          break;
+        case 'skip': skipped++; out(`${test.name} SKIP (${outcome.detail})\n`); break;
+      }
     }
+  } finally {
+    progress.end();
   }
   io.out(`${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}\n`);
   return { suite: kind.name, passed, failed, skipped };

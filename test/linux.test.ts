@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { createVm, VmConfig } from '../src/hv/vm.js';
+import { TraceKind } from '../src/host/trace.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const IMAGE = path.resolve(repo, '../shared/guests/linux/Image');
@@ -20,17 +21,22 @@ async function boot(cfg: Partial<VmConfig>, timeoutMs = 90_000): Promise<Boot> {
   const chunks: string[] = [];
   const onlineSeen: number[] = [];
   const vm = await createVm({
-    image: readFileSync(IMAGE), memoryMiB: 256, bootargs: 'console=hvc0 earlycon=sbi', onWarn: () => {},
+    image: readFileSync(IMAGE), memoryMiB: 256, bootargs: 'console=hvc0 earlycon=sbi', onWarn: () => {}, trace: true,
     onOutput: (b) => chunks.push(Buffer.from(b).toString('latin1')), ...cfg,
   });
-  // Sample the host-side vCPU count; keep the sequence of distinct values.
-  const sample = () => { const n = vm.onlineVcpus; if (onlineSeen[onlineSeen.length - 1] !== n) onlineSeen.push(n); };
-  const timer = setInterval(sample, 1);
   const deadline = setTimeout(() => void vm.close(), timeoutMs);
   const exit = await vm.wait();
-  clearInterval(timer);
   clearTimeout(deadline);
+  const events = vm.drainTrace(); // before close, whose teardown destroys the remaining vCPUs
   await vm.close();
+  // The host-side vCPU count over the run, from the VM's own life-cycle events (created / destroyed), which the
+  // trace records in order: the sequence of distinct values.
+  let online = 0;
+  for (const ev of events) {
+    if (ev.kind !== TraceKind.LIFE) continue;
+    online += ev.arg === 1 ? 1 : -1;
+    if (onlineSeen[onlineSeen.length - 1] !== online) onlineSeen.push(online);
+  }
   return { console: chunks.join(''), exitCode: exit.exitCode, reason: exit.reason, onlineSeen, threadsAfterClose: vm.threads };
 }
 

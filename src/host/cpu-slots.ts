@@ -75,16 +75,21 @@ export class CpuSlots {
     return true;
   }
 
-  /** The waiter that has waited longest (other than `me`), or -1. */
+  /**
+   * The next waiter to get a slot (other than `me`), or -1: the one that has waited longest, except that a waiter
+   * with an interrupt pending goes first (KVM boosts such vCPUs the same way: they have work the guest waits on).
+   */
   oldestWaiter(me: number, maxVcpus: number): number {
-    let best = -1, since = Infinity;
+    let best = -1, since = Infinity, urgent = false;
     for (let id = 0; id < maxVcpus; id++) {
       if (id === me) continue;
       const b = id * Slot.STRIDE;
       if (Atomics.load(this.slots, b + Slot.RUN) !== RunState.PREEMPTED) continue;
       if (Atomics.load(this.slots, b + Slot.GRANT) !== 0) continue;
+      const pending = Atomics.load(this.slots, b + Slot.IRQ) !== 0;
+      if (urgent && !pending) continue;
       const s = Atomics.load(this.slots, b + Slot.WAIT_SINCE);
-      if (s < since) { since = s; best = id; }
+      if ((pending && !urgent) || s < since) { since = s; best = id; urgent = pending; }
     }
     return best;
   }

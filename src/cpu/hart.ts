@@ -8,10 +8,16 @@
  *  - loads/stores go through direct-mapped TLBs holding the RAM byte offset of each virtual page, so the
  *    common case is one compare and one typed-array access; MMIO, faults and misses take the slow path;
  *  - pages holding decoded code are never entered in the store TLB, so a store to code takes the slow path
- *    and invalidates the decoded page (self-modifying code works; FENCE.I drops every decoded page).
+ *    and invalidates the decoded page (self-modifying code works; FENCE.I drops every decoded page);
+ *  - with engine 'jit' (the default) hot loops are translated to JavaScript (jit.ts); `run` then alternates
+ *    between translated regions and this interpreter, which stays the reference for everything else and runs
+ *    every slow path, trap and system instruction.
  */
 import { GuestMemory, PAGE_SIZE } from './memory.js';
 import { Decoded, Op, decode16, decode32 } from './decode.js';
+import { mulh, mulhsu, mulhu } from './alu.js';
+import { Engine, JitStats, MIN_RUN, PROBE_CALLS, Translator, defaultEngine, defaultJitThreshold } from './jit.js';
+import { warmUpOnce } from './warmup.js';
 import {
   CAUSE_NAMES, Cause, Csr, Irq, MEDELEG_MASK, MIP_MASK, MSTATUS_WRITABLE, Mstatus, Priv, SIP_MASK, SSTATUS_MASK,
 } from './csr.js';
@@ -42,11 +48,26 @@ export interface HartOptions {
   mmio?: Mmio;
   /** Guest mode of a KVM-style hypervisor: S-mode ECALLs exit to the host (SBI), there is no M-mode software. */
   sbiMode?: boolean;
+  /** 'jit' (default): hot code is translated to JavaScript (jit.ts), the rest interpreted; 'interp': the
+   *  interpreter only, the reference. The default follows HARTVISOR_ENGINE (see `defaultEngine`). */
+  engine?: Engine;
+  /** Engine 'jit': iterations of a loop (backward branches to its head) before it is translated (default:
+   *  HARTVISOR_JIT_THRESHOLD, else DEFAULT_JIT_THRESHOLD). Below 8 (tests) every pc the run loop sees is
+   *  translated, loop or not. */
+  jitThreshold?: number;
 }
 
 const TLB_BITS = 8;
 const TLB_SIZE = 1 << TLB_BITS;
 const TLB_MASK = TLB_SIZE - 1;
+/** A decoded code page: [word, imm] per halfword slot, then (from LOOP_COUNTS) one counter per halfword of the
+ *  times a backward branch or jump on the page went there (the translator's hotness; jit.ts). */
+const LOOP_COUNTS = PAGE_SIZE + 2;
+const CODE_PAGE_LENGTH = LOOP_COUNTS + PAGE_SIZE / 2;
+/** Consecutive iterations of a loop before its iterations count towards its translation (see `loopStreak`). */
+const MIN_STREAK = 32;
+/** With a tiny jitThreshold (tests), the longest stretch interpreted before the run loop looks at the pc again. */
+const JIT_CHUNK = 64;
 const STRADDLE = 1 << 31;
 const NO_DEVICE: Mmio = { read: () => undefined, write: () => false };
 
@@ -114,6 +135,23 @@ export class Hart {
 
   // Trap bookkeeping for the run loop (no exceptions, no allocation on the hot path).
   private trapped = false;
+  /** Budget left after a translated region returns (engine-internal, written by translated code). */
+  jitLeft = 0;
+  /** Budget left when `interp` returned, and the budget left after the first instruction of the current call. */
+  private interpLeft = 0;
+  private entryLeft = 0;
+  /** Loop count at which the interpreter stops at a loop head for the translator (0: never, engine 'interp'), and
+   *  the consecutive iterations from which an iteration counts (loops that run only a few iterations at a time
+   *  are not worth a translation: each entry would cost more than it saves). */
+  private readonly loopHot: number;
+  private readonly loopStreak: number;
+  /** backEdge's state: the code page of the last backward branch, and how many in a row were on it. */
+  private lastBack: Int32Array | null = null;
+  private streak = 0;
+  /** The engine running this hart's code. */
+  readonly engine: Engine;
+  /** The translator (engine 'jit'), or null. */
+  private readonly jit: Translator | null;
   private runTraps = 0;
   private lastTrapCause = -1;
   private lastTrapPc = 0;
@@ -130,6 +168,17 @@ export class Hart {
     this.mmio = opts.mmio ?? NO_DEVICE;
     this.sbiMode = opts.sbiMode ?? false;
     this.code = new Array(mem.size / PAGE_SIZE);
+    this.engine = opts.engine ?? defaultEngine();
+    // The first translating hart of a thread first warms the engine up (warmup.ts).
+    if (this.engine === 'jit') warmUpOnce((m, o) => new Hart(m, o));
+    const threshold = opts.jitThreshold ?? defaultJitThreshold();
+    if (!(Number.isInteger(threshold) && threshold >= 1)) throw new RangeError(`jitThreshold must be a positive integer, got ${threshold}`);
+    this.loopHot = this.engine === 'jit' ? threshold : 0;
+    this.loopStreak = threshold < 8 ? 0 : Math.min(MIN_STREAK, threshold >> 2);
+    this.jit = this.engine === 'jit' ? new Translator(this, {
+      regs: this.regs, mem, code: this.code,
+      loadTag: this.loadTag, loadOff: this.loadOff, storeTag: this.storeTag, storeOff: this.storeOff,
+    }, threshold) : null;
     if (this.sbiMode) {
       // No M-mode software: every S-level interrupt and exception is delegated, as under KVM.
       this.mideleg = SIP_MASK;
@@ -163,10 +212,28 @@ export class Hart {
     this.storeTag.fill(-1);
   }
 
-  /** Drops every decoded instruction (FENCE.I, remote fence.i). */
+  /** Drops every decoded and translated instruction (FENCE.I, remote fence.i). */
   flushCode(): void {
     this.code.fill(undefined);
+    if (this.jit !== null) this.jit.flush();
     this.codeDirty = true;
+  }
+
+  /** Drops one RAM page's decoded and translated instructions (a store hit it). */
+  private dropCode(pn: number): void {
+    this.code[pn] = undefined;
+    if (this.jit !== null) this.jit.dropPage(pn);
+    this.codeDirty = true;
+  }
+
+  /** Counters of the translator, or null with the interpreter. */
+  get jitStats(): Readonly<JitStats> | null {
+    return this.jit === null ? null : this.jit.stats;
+  }
+
+  /** The translator (engine 'jit'), or null: for tests and debugging (e.g. the source of the last region). */
+  get translator(): Translator | null {
+    return this.jit;
   }
 
   /** The pending-and-enabled interrupt bits, ignoring global enables (what wakes WFI). */
@@ -181,6 +248,95 @@ export class Hart {
   run(budget: number): number {
     this.runTraps = 0;
     this.checkInterrupts();
+    return this.jit !== null ? this.runJit(budget) : this.interp(budget);
+  }
+
+  /**
+   * The translating engine's run loop (jit.ts). At a pc that is an entry point of a translated region, with budget
+   * for the entry's first segment, it runs the region; otherwise it interprets, and the interpreter stops in front
+   * of the next entry point or at a loop head that just became hot, which it translates. Budget, instret and trap
+   * bookkeeping are the interpreter's: `left` counts instruction attempts, `runTraps` the trapped ones, and
+   * instret is committed before each interpreted stretch (which commits its own).
+   */
+  private runJit(budget: number): number {
+    const jit = this.jit!;
+    const ftag = this.fetchTag, foff = this.fetchOff, pages = jit.pages, code = this.code;
+    let pc = this.pc | 0;
+    let left = budget;
+    let exit: number = Exit.Budget;
+    this.codeDirty = false;
+    while (left > 0) {
+      const vpn = pc >>> 12, t = vpn & TLB_MASK;
+      let page: Int32Array | undefined;
+      if (ftag[t] !== vpn || (page = code[foff[t] >>> 12]) === undefined) {
+        this.pc = pc;
+        page = this.fetchPage(pc);
+        if (page === undefined) { // fetch fault taken: one attempted, none retired
+          left--;
+          this.trapped = false; pc = this.pc;
+          if (this.trapLoop) { exit = Exit.TrapLoop; break; }
+          continue;
+        }
+      }
+      const pn = foff[t] >>> 12;
+      const jp = pages[pn]; // (defined only while the decoded page is)
+      const o = pc & 0xfff;
+      const d = jp === undefined ? undefined : jp.descs[o >> 1];
+      let k: number;
+      if (d !== undefined) {
+        if (left >= d.need) {
+          const npc = d.fn(pc & -4096, d.idx, left);
+          if (d.calls < PROBE_CALLS) {
+            d.ran += left - this.jitLeft;
+            if (++d.calls === PROBE_CALLS && d.ran < PROBE_CALLS * MIN_RUN) jit.retire(jp!, pn, o);
+          }
+          left = this.jitLeft;
+          if ((npc & 1) === 0) { pc = npc; continue; }
+          // The instruction at npc - 1 needs the interpreter's slow path (TLB miss, MMIO, misaligned, code page).
+          pc = npc - 1;
+          k = 1;
+        } else {
+          k = left; // the tail that does not fit, or a retired entry point
+        }
+      } else {
+        // A loop head whose count reached the threshold (the interpreter stopped here), or any pc with a tiny
+        // threshold (tests: translate everything).
+        if (jit.tiny || page[LOOP_COUNTS + (o >> 1)] >= jit.thresholdOf(pn)) {
+          const p = jp ?? jit.newPage(pn);
+          jit.compile(p, pn, o);
+          if (p.descs[o >> 1] !== undefined) continue;
+          page[LOOP_COUNTS + (o >> 1)] = -Math.min(8 * jit.threshold, 1 << 30); // nothing to translate here now: back off
+        }
+        k = jit.tiny && left > JIT_CHUNK ? JIT_CHUNK : left;
+      }
+      this.instret += (budget - left) - this.runTraps;
+      this.runTraps = 0;
+      this.pc = pc;
+      exit = this.interp(k);
+      pc = this.pc;
+      left -= k - this.interpLeft;
+      budget = left;
+      if (exit !== Exit.Budget) break;
+    }
+    this.pc = pc;
+    this.instret += (budget - left) - this.runTraps;
+    this.runTraps = 0;
+    return exit;
+  }
+
+  /**
+   * Loop hotness for the translator (engine 'jit'), called by the interpreter for each taken backward branch or
+   * jump to offset `to` of the current code page: it counts for its target once it is the loopStreak-th in a row on
+   * the same page (the loop has kept to its page that long). Returns true when the target's count reaches the
+   * threshold: the interpreter then stops there and the run loop translates the loop.
+   */
+  private backEdge(page: Int32Array, to: number): boolean {
+    if (page !== this.lastBack) { this.lastBack = page; this.streak = 0; return false; }
+    return ++this.streak >= this.loopStreak && to >= 0 && ++page[LOOP_COUNTS + (to >> 1)] === this.loopHot;
+  }
+
+  /** The interpreter: runs up to `budget` instructions from this.pc (no interrupt check at entry); commits instret. */
+  private interp(budget: number): number {
     const r = this.regs;
     const m32 = this.mem.i32;
     const m16 = this.mem.u16;
@@ -191,9 +347,10 @@ export class Hart {
     let page: Int32Array = EMPTY_PAGE;
     let left = budget;
     let exit: number = Exit.Budget;
+    this.entryLeft = budget - 1; // a stop at an entry point never comes before the first instruction
     this.codeDirty = false;
 
-    while (left > 0) {
+    run: while (left > 0) {
       left--;
       if ((pc >>> 12) !== vpage) {
         this.pc = pc;
@@ -208,9 +365,16 @@ export class Hart {
       const i = pc & 0xffe;
       let c = page[i];
       if (c <= 0) {
-        this.pc = pc;
-        c = this.decodeAt(pc, page, i);
-        if (c === 0) { this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; break; } continue; }
+        if (c < 0) {
+          // A translated entry point (jit.ts sets bit 31 of its decoded word): back to the dispatcher, which
+          // enters the translation, unless it is the first instruction of this call.
+          if (left < this.entryLeft) { left++; break; }
+          c &= 0x7fffffff;
+        } else {
+          this.pc = pc;
+          c = this.decodeAt(pc, page, i);
+          if (c === 0) { this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; break; } continue; }
+        }
       }
       const imm = page[i + 1];
       const len = (c >> 24) & 7;
@@ -259,14 +423,14 @@ export class Hart {
           pc = pc + len | 0; break;
         }
         case Op.AUIPC: r[(c >> 8) & 63] = pc + imm; pc = pc + len | 0; break;
-        case Op.JAL: r[(c >> 8) & 63] = pc + len; pc = pc + imm | 0; break;
+        case Op.JAL: r[(c >> 8) & 63] = pc + len; pc = pc + imm | 0; if (imm < 0 && this.loopHot > 0 && this.backEdge(page, i + imm)) break run; break;
         case Op.JALR: { const t = (r[(c >> 14) & 31] + imm) & ~1; r[(c >> 8) & 63] = pc + len; pc = t; break; }
-        case Op.BEQ: pc = r[(c >> 14) & 31] === r[(c >> 19) & 31] ? pc + imm | 0 : pc + len | 0; break;
-        case Op.BNE: pc = r[(c >> 14) & 31] !== r[(c >> 19) & 31] ? pc + imm | 0 : pc + len | 0; break;
-        case Op.BLT: pc = r[(c >> 14) & 31] < r[(c >> 19) & 31] ? pc + imm | 0 : pc + len | 0; break;
-        case Op.BGE: pc = r[(c >> 14) & 31] >= r[(c >> 19) & 31] ? pc + imm | 0 : pc + len | 0; break;
-        case Op.BLTU: pc = (r[(c >> 14) & 31] >>> 0) < (r[(c >> 19) & 31] >>> 0) ? pc + imm | 0 : pc + len | 0; break;
-        case Op.BGEU: pc = (r[(c >> 14) & 31] >>> 0) >= (r[(c >> 19) & 31] >>> 0) ? pc + imm | 0 : pc + len | 0; break;
+        case Op.BEQ: if (r[(c >> 14) & 31] === r[(c >> 19) & 31]) { pc = pc + imm | 0; if (imm < 0 && this.loopHot > 0 && this.backEdge(page, i + imm)) break run; } else pc = pc + len | 0; break;
+        case Op.BNE: if (r[(c >> 14) & 31] !== r[(c >> 19) & 31]) { pc = pc + imm | 0; if (imm < 0 && this.loopHot > 0 && this.backEdge(page, i + imm)) break run; } else pc = pc + len | 0; break;
+        case Op.BLT: if (r[(c >> 14) & 31] < r[(c >> 19) & 31]) { pc = pc + imm | 0; if (imm < 0 && this.loopHot > 0 && this.backEdge(page, i + imm)) break run; } else pc = pc + len | 0; break;
+        case Op.BGE: if (r[(c >> 14) & 31] >= r[(c >> 19) & 31]) { pc = pc + imm | 0; if (imm < 0 && this.loopHot > 0 && this.backEdge(page, i + imm)) break run; } else pc = pc + len | 0; break;
+        case Op.BLTU: if ((r[(c >> 14) & 31] >>> 0) < (r[(c >> 19) & 31] >>> 0)) { pc = pc + imm | 0; if (imm < 0 && this.loopHot > 0 && this.backEdge(page, i + imm)) break run; } else pc = pc + len | 0; break;
+        case Op.BGEU: if ((r[(c >> 14) & 31] >>> 0) >= (r[(c >> 19) & 31] >>> 0)) { pc = pc + imm | 0; if (imm < 0 && this.loopHot > 0 && this.backEdge(page, i + imm)) break run; } else pc = pc + len | 0; break;
 
         case Op.LW: {
           const a = r[(c >> 14) & 31] + imm | 0;
@@ -364,6 +528,7 @@ export class Hart {
     this.pc = pc;
     this.instret += (budget - left) - this.runTraps;
     this.runTraps = 0;
+    this.interpLeft = left;
     return exit;
   }
 
@@ -387,7 +552,7 @@ export class Hart {
     const pn = off >>> 12;
     let p = this.code[pn];
     if (p === undefined) {
-      p = new Int32Array(PAGE_SIZE + 2);
+      p = new Int32Array(CODE_PAGE_LENGTH);
       this.code[pn] = p;
       // A page now holds code: stores to it must take the slow path so they invalidate it.
       this.storeTag.fill(-1);
@@ -519,7 +684,7 @@ export class Hart {
     const o = pa - this.mem.base;
     if (o >= 0 && o < this.mem.size) {
       const pn = o >>> 12;
-      if (this.code[pn] !== undefined) { this.code[pn] = undefined; this.codeDirty = true; }
+      if (this.code[pn] !== undefined) this.dropCode(pn);
       else { const vpn = va >>> 12, t = vpn & TLB_MASK; this.storeTag[t] = vpn; this.storeOff[t] = o & ~0xfff; }
       if (this.resOff >= 0 && (o & ~3) === this.resOff) this.resOff = -1;
       if (size === 4) this.mem.i32[o >> 2] = value; else if (size === 2) this.mem.u16[o >> 1] = value; else this.mem.u8[o] = value;
@@ -537,7 +702,7 @@ export class Hart {
     if (o < 0 || o >= this.mem.size) { this.raise(isLoad ? Cause.LOAD_ACCESS : Cause.STORE_ACCESS, va); return -1; }
     if (!isLoad) {
       const pn = o >>> 12;
-      if (this.code[pn] !== undefined) { this.code[pn] = undefined; this.codeDirty = true; }
+      if (this.code[pn] !== undefined) this.dropCode(pn);
     }
     return o >> 2;
   }
@@ -900,20 +1065,4 @@ export class Hart {
   }
 }
 
-const EMPTY_PAGE = new Int32Array(PAGE_SIZE + 2);
-
-/** High 32 bits of the unsigned 64-bit product, from 16-bit limbs (exact in doubles, no BigInt). */
-function mulhu(a: number, b: number): number {
-  const al = a & 0xffff, ah = a >>> 16, bl = b & 0xffff, bh = b >>> 16;
-  const lh = al * bh, hl = ah * bl;
-  const mid = ((al * bl) >>> 16) + (lh & 0xffff) + (hl & 0xffff);
-  return (ah * bh + (lh >>> 16) + (hl >>> 16) + Math.floor(mid / 65536)) | 0;
-}
-/** High 32 bits of the signed product. */
-function mulh(a: number, b: number): number {
-  return (mulhu(a, b) - (a < 0 ? b : 0) - (b < 0 ? a : 0)) | 0;
-}
-/** High 32 bits of signed a times unsigned b. */
-function mulhsu(a: number, b: number): number {
-  return (mulhu(a, b) - (a < 0 ? b : 0)) | 0;
-}
+const EMPTY_PAGE = new Int32Array(CODE_PAGE_LENGTH);

@@ -1,0 +1,143 @@
+/**
+ * Engine warm-up: the first hart made in a thread first runs a small synthetic program on a throwaway hart, so that
+ * V8 has seen every path of the interpreter run (every opcode, the slow paths of loads, stores and fetches, Sv32
+ * walks, MMIO, traps, CSRs, xRET, interrupts) before it optimizes it.
+ *
+ * Why: the interpreter is one large function. V8 optimizes it once it is hot, and deoptimizes the optimized code
+ * the first time a path that had never run is taken ("insufficient type feedback"); each time it then runs
+ * unoptimized until V8 has compiled it again on its background thread. A Linux boot took a dozen such rounds per
+ * thread, which on a machine with few cores costs the vCPU threads about a tenth of their time. The warm-up
+ * costs a few milliseconds per thread and changes nothing a guest can see: it has its own memory and hart.
+ */
+import { GuestMemory } from './memory.js';
+import type { Hart, HartOptions, Mmio } from './hart.js';
+
+// A minimal RV32 encoder (formats from the unprivileged spec), enough for the program below.
+const r = (f7: number, rs2: number, rs1: number, f3: number, rd: number, op: number): number =>
+  ((f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op) >>> 0;
+const i = (imm: number, rs1: number, f3: number, rd: number, op: number): number =>
+  (((imm & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op) >>> 0;
+const s = (imm: number, rs2: number, rs1: number, f3: number): number =>
+  ((((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | ((imm & 31) << 7) | 0x23) >>> 0;
+const b = (off: number, rs2: number, rs1: number, f3: number): number =>
+  ((((off >> 12) & 1) << 31) | (((off >> 5) & 0x3f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) |
+    (((off >> 1) & 0xf) << 8) | (((off >> 11) & 1) << 7) | 0x63) >>> 0;
+const jal = (rd: number, off: number): number =>
+  ((((off >> 20) & 1) << 31) | (((off >> 1) & 0x3ff) << 21) | (((off >> 11) & 1) << 20) | (((off >> 12) & 0xff) << 12) |
+    (rd << 7) | 0x6f) >>> 0;
+const lui = (rd: number, v: number): number => ((v & 0xfffff000) | (rd << 7) | 0x37) >>> 0;
+const auipc = (rd: number, v: number): number => ((v & 0xfffff000) | (rd << 7) | 0x17) >>> 0;
+const csr = (f3: number, rd: number, n: number, src: number): number => i(n, src, f3, rd, 0x73);
+const amo = (f5: number, rd: number, rs1: number, rs2: number): number => r(f5 << 2, rs2, rs1, 2, rd, 0x2f);
+
+const BASE = 0x80000000;
+const RAM = 64 * 1024;
+const DATA = BASE + 0x8000;
+const DEVICE = 0x10000000;
+// Registers: x5-x7 and x10-x17 are scratch; x8 points at data, x9 at the device, x18 counts loops.
+const T0 = 5, T1 = 6, T2 = 7, S0 = 8, S1 = 9, A0 = 10, A1 = 11, A2 = 12, A3 = 13, A4 = 14, S2 = 18, T3 = 28;
+
+/** Loads a 32-bit constant (lui + addi). */
+function li(rd: number, v: number): number[] {
+  const lo = (v << 20) >> 20;
+  return [lui(rd, (v - lo) | 0), i(lo, rd, 0, rd, 0x13)];
+}
+
+/** The warm-up program, laid out from BASE: words (32-bit) and halfwords (16-bit, compressed). */
+function program(): { bytes: Uint8Array; start: number } {
+  const out: number[] = []; // bytes
+  let start = 0;
+  const w = (...ws: number[]): void => { for (const x of ws) out.push(x & 0xff, (x >>> 8) & 0xff, (x >>> 16) & 0xff, x >>> 24); };
+  const h = (...hs: number[]): void => { for (const x of hs) out.push(x & 0xff, (x >>> 8) & 0xff); };
+  const here = (): number => BASE + out.length;
+  // Trap vector at BASE: an interrupt silences interrupts; an ECALL from S-mode returns to M-mode; any other
+  // exception skips the trapping instruction (all of them are 32-bit).
+  w(csr(2, T2, 0x342, 0), b(32, 0, T2, 4)); // csrr t2, mcause; blt t2, x0, intr
+  w(i(-9, T2, 0, T2, 0x13), b(8, 0, T2, 1), csr(2, 0, 0x300, T3)); // if mcause == 9: MPP = M
+  w(csr(2, T2, 0x341, 0), i(4, T2, 0, T2, 0x13), csr(1, 0, 0x341, T2), 0x30200073); // mepc += 4; mret
+  w(csr(1, 0, 0x304, 0), 0x30200073); // intr: csrw mie, x0; mret
+  start = here();
+  w(...li(S0, DATA), ...li(2, DATA + 0x100), ...li(S1, DEVICE), ...li(T3, 3 << 11), ...li(A0, -7), ...li(A1, 12347),
+    i(3, 0, 0, A2, 0x13), i(40, 0, 0, S2, 0x13));
+  const loop = here();
+  // ALU: every R-type op (with M) on small values of both signs, then the I-type ops, LUI, AUIPC. (Values that
+  // overflow int32 would teach V8 to use doubles in the interpreter's arithmetic, which costs every guest.)
+  for (const [f7, f3] of [[0, 0], [32, 0], [0, 1], [0, 2], [0, 3], [0, 4], [0, 5], [32, 5], [0, 6], [0, 7],
+    [1, 0], [1, 1], [1, 2], [1, 3], [1, 4], [1, 5], [1, 6], [1, 7]]) {
+    w(r(f7, A1, A0, f3, A3, 0x33), r(f7, A2, A1, f3, A4, 0x33), r(f7, 0, A2, f3, A3, 0x33));
+  }
+  for (const f3 of [0, 2, 3, 4, 6, 7]) w(i(-5, A0, f3, A3, 0x13));
+  w(r(0, 3, A1, 1, A3, 0x13), r(0, 3, A1, 5, A3, 0x13), r(32, 3, A1, 5, A3, 0x13), lui(A3, 0x12345000), auipc(A4, 0x1000));
+  // Loads and stores of each size: aligned, misaligned, past the end of RAM (faults), and to a device.
+  for (const f3 of [0, 1, 2, 4, 5]) w(i(8, S0, f3, A3, 0x03), i(3, S0, f3, A3, 0x03), i(0, S1, f3, A3, 0x03), i(-8, T0, f3, A3, 0x03));
+  for (const f3 of [0, 1, 2]) w(s(8, A0, S0, f3), s(3, A0, S0, f3), s(0, A0, S1, f3), s(-8, A0, T0, f3));
+  w(...li(T0, BASE + RAM + 8)); // for the next round's faulting accesses
+  // Atomics (each AMO, LR/SC that succeeds and fails, a misaligned one that traps).
+  for (const f5 of [0, 1, 4, 8, 12, 16, 20, 24, 28]) w(amo(f5, A3, S0, A0));
+  w(amo(2, A3, S0, 0), amo(3, A4, S0, A0), amo(3, A4, S0, A0), amo(1, A3, A1, A0));
+  // Fences, PAUSE, CSRs (each form; counters, time; a missing one traps), ECALL, EBREAK, an illegal word, WFI.
+  w(0x0ff0000f, 0x0000100f, 0x0100000f);
+  w(csr(2, A3, 0xb02, 0), csr(2, A3, 0xc01, 0), csr(2, A3, 0xb00, 0), csr(1, 0, 0x340, A0), csr(2, A3, 0x340, A1), csr(3, A3, 0x340, A1),
+    csr(5, A3, 0x340, 5), csr(6, A3, 0x340, 1), csr(7, A3, 0x340, 1), csr(2, A3, 0x7c0, 0));
+  w(0x00000073, 0x00100073, 0xffffffff, 0x10500073);
+  // Compressed forms: addi, li, lui, mv, add, slli, srli, srai, andi, sub, xor, or, and, lw, sw, lwsp, swsp, nop,
+  // beqz, bnez (20 halfwords: the words after stay aligned).
+  h(0x0585, 0x4589, 0x6585, 0x85aa, 0x95aa, 0x0586, 0x8185, 0x8585, 0x8985, 0x8d89, 0x8da9, 0x8dc9, 0x8de9, 0x4058, 0xc058, 0x4532,
+    0xc22a, 0x0001, 0xc189, 0xe189);
+  // Branches both ways, a call and a return.
+  for (const f3 of [0, 1, 4, 5, 6, 7]) w(b(8, A0, A1, f3), b(4, A1, A0, f3));
+  w(jal(1, 8), jal(0, 8), i(0, 1, 0, 0, 0x67));
+  // Into S-mode over Sv32 (a superpage mapping RAM at 0x40000000 and at itself, the device too), and back with ECALL.
+  const toS = here();
+  w(csr(3, 0, 0x300, T3), ...li(T1, 1 << 11), csr(2, 0, 0x300, T1), ...li(T1, toS + 32), csr(1, 0, 0x341, T1), 0x30200073); // MPP = S; mret
+  w(...li(T1, 0x80000000 | ((BASE + 0x7000) >>> 12)), csr(1, 0, 0x180, T1), 0x12000073); // satp = Sv32; sfence.vma
+  w(i(8, S0, 2, A3, 0x03), s(12, A3, S0, 2), i(0, S1, 2, A3, 0x03), 0x00000073); // translated accesses, ecall → M
+  w(csr(1, 0, 0x180, 0)); // back in M-mode: satp = 0
+  w(i(-1, S2, 0, S2, 0x13), b(loop - (here() + 0), 0, S2, 1)); // addi s2, -1; bnez s2, loop
+  w(jal(0, start - here()));
+  const bytes = new Uint8Array(RAM);
+  bytes.set(out);
+  if (out.length > 0x7000) throw new Error('warm-up program too large');
+  // Sv32 root table at BASE + 0x7000: megapages for RAM (identity and at 0x40000000) and for the device.
+  const pte = (pa: number): number => (((pa >>> 12) << 10) | 0xcf) >>> 0; // V R W X A D
+  const put = (o: number, v: number): void => { bytes[o] = v; bytes[o + 1] = v >>> 8; bytes[o + 2] = v >>> 16; bytes[o + 3] = v >>> 24; };
+  put(0x7000 + (BASE >>> 22) * 4, pte(BASE));
+  put(0x7000 + (0x40000000 >>> 22) * 4, pte(BASE));
+  put(0x7000 + (DEVICE >>> 22) * 4, pte(DEVICE));
+  return { bytes, start };
+}
+
+/** A device that answers reads at DEVICE with zero and takes writes; elsewhere, access faults. */
+const DEVICE_STUB: Mmio = {
+  read: (pa) => ((pa >>> 12) === DEVICE >>> 12 ? 0 : undefined),
+  write: (pa) => (pa >>> 12) === DEVICE >>> 12,
+};
+
+let done = false;
+
+/**
+ * Runs the warm-up once per thread (later calls return at once). `make` builds a hart (the caller passes the Hart
+ * constructor, which cannot be imported here without a cycle).
+ */
+export function warmUpOnce(make: (mem: GuestMemory, opts: HartOptions) => Hart): void {
+  if (done) return;
+  done = true;
+  const { bytes, start } = program();
+  // Both run loops: the interpreter alone, and the translating engine's (with a threshold no loop reaches, so
+  // nothing is compiled, but the interpreter counts loop iterations as it does there).
+  for (const opts of [{ engine: 'interp' }, { engine: 'jit', jitThreshold: 1 << 30 }] as const) {
+    const mem = new GuestMemory(RAM);
+    mem.u8.set(bytes);
+    const h = make(mem, { ...opts, mmio: DEVICE_STUB });
+    h.mtvec = BASE;
+    h.mie = (1 << 7) | (1 << 3); // MTI, MSI
+    h.mstatus |= 1 << 3; // MIE
+    h.pleGap = 8;
+    h.pleWindow = 16;
+    h.reset(start, 3);
+    for (let k = 0; k < 200; k++) {
+      if (k % 50 === 7) h.mip |= 1 << 7; // an interrupt now and then
+      h.run(1 + (k * 37) % 61);
+    }
+  }
+}

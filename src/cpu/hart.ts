@@ -9,7 +9,7 @@
  *    common case is one compare and one typed-array access; MMIO, faults and misses take the slow path;
  *  - pages holding decoded code are never entered in the store TLB, so a store to code takes the slow path
  *    and invalidates the decoded page (self-modifying code works; FENCE.I drops every decoded page);
- *  - with engine 'jit' (the default) hot loops are translated to JavaScript (jit.ts); `run` then alternates
+ *  - with engine 'jit' (HARTVISOR_ENGINE=jit) hot loops are translated to JavaScript (jit.ts); `run` then alternates
  *    between translated regions and this interpreter, which stays the reference for everything else and runs
  *    every slow path, trap and system instruction.
  */
@@ -48,8 +48,8 @@ export interface HartOptions {
   mmio?: Mmio;
   /** Guest mode of a KVM-style hypervisor: S-mode ECALLs exit to the host (SBI), there is no M-mode software. */
   sbiMode?: boolean;
-  /** 'jit' (default): hot code is translated to JavaScript (jit.ts), the rest interpreted; 'interp': the
-   *  interpreter only, the reference. The default follows HARTVISOR_ENGINE (see `defaultEngine`). */
+  /** 'jit': hot loops are translated to JavaScript (jit.ts), the rest interpreted; 'interp': the interpreter
+   *  only, the reference. The default follows HARTVISOR_ENGINE (see `defaultEngine`; the interpreter for now). */
   engine?: Engine;
   /** Engine 'jit': iterations of a loop (backward branches to its head) before it is translated (default:
    *  HARTVISOR_JIT_THRESHOLD, else DEFAULT_JIT_THRESHOLD). Below 8 (tests) every pc the run loop sees is

@@ -76,9 +76,9 @@ type Env = Record<string, string | undefined>;
 const env = (): Env | undefined => (globalThis as { process?: { env?: Env } }).process?.env;
 
 /**
- * The engine a hart uses when its options do not say: 'interp' when the environment variable HARTVISOR_ENGINE is
- * 'interp', else 'jit'. Read at each hart's construction, so executors, worker threads (which inherit the
- * environment) and the CLI all follow it without passing it down.
+ * The engine a hart uses when its options do not say: 'jit' when the environment variable HARTVISOR_ENGINE is
+ * 'jit', else 'interp' (the translator is opt-in for now). Read at each hart's construction, so executors, worker
+ * threads (which inherit the environment) and the CLI all follow it without passing it down.
  */
 export function defaultEngine(): Engine {
   // Opt-in for now (HARTVISOR_ENGINE=jit): see the issue 9 note for what is left before it becomes the default.

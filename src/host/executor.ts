@@ -21,6 +21,8 @@ export interface Executor {
   addVcpu(id: number): void | Promise<void>;
   /** Ends vCPU `id`: resolves once it runs no more and its thread (if any) is gone. */
   removeVcpu(id: number): Promise<void>;
+  /** Gives vCPU `id`'s thread the hypervisor's OS priority for a while: it has host work to act on. */
+  boost?(id: number): void;
   /** Wakes vCPU `id` (new IRQ/REQ bits or a start). */
   wake(id: number): void;
   /** Number of live executor threads (for leak checks). */

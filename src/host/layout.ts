@@ -123,5 +123,9 @@ export function allocStats(maxVcpus: number): SharedArrayBuffer {
  * id and STATE = ASSIGNED with a notify (no message: a message would wait for the thread's event loop); the worker
  * reports LEFT when it no longer runs guest code.
  */
-export const enum Spare { STATE = 0, ID = 1, WORDS = 4 }
+/**
+ * A worker thread's own control words (one small buffer per thread, shared with the owner). TID: its kernel
+ * thread id (0 if unknown); BOOST: 1 while the owner has lifted its OS priority (thread-priority.ts).
+ */
+export const enum Spare { STATE = 0, ID = 1, TID = 2, BOOST = 3, WORDS = 4 }
 export const enum SpareState { IDLE = 0, ASSIGNED = 1, LEFT = 2, QUIT = 3 }

@@ -9,6 +9,7 @@ import { Executor, ExecutorListener } from './executor.js';
 import { Req, Slot, Spare, SpareState } from './layout.js';
 import { MachineBuffers } from './machine.js';
 import type { WorkerSched } from './vcpu-worker.js';
+import { canRaiseTo, processNice, setThreadNice } from './thread-priority.js';
 
 const WORKER_URL = new URL('./vcpu-worker.js', import.meta.url);
 /** How long a vCPU thread gets to leave on its own before it is terminated. */
@@ -16,7 +17,7 @@ const EXIT_GRACE_MS = 2000;
 const REFILL_DELAY_MS = 25;
 
 /** `left`: the thread runs no more guest code (its 'exited' message); `exited`: the thread is gone. */
-interface Running { worker: Worker; left: Promise<void>; exited: Promise<void> }
+interface Running { worker: Worker; ctl: Int32Array; left: Promise<void>; exited: Promise<void> }
 interface SpareWorker { worker: Worker; ctl: Int32Array }
 
 export class ThreadedExecutor implements Executor {
@@ -28,13 +29,18 @@ export class ThreadedExecutor implements Executor {
   private live = 0;
   private refillTimer: NodeJS.Timeout | undefined;
   private readonly exiting = new Set<Promise<void>>();
+  private readonly gone = new Map<number, Promise<number>>();
   private closed = false;
+  /** The nice value of the hypervisor's threads; false once lifting a vCPU thread was refused (no privilege). */
+  private readonly niceBase = processNice();
+  private canBoost: boolean;
 
   constructor(
     private readonly buffers: MachineBuffers,
     private readonly listener: ExecutorListener,
-    private readonly opts: { destroyOnStop: boolean; spares?: number; sched: WorkerSched },
+    private readonly opts: { destroyOnStop: boolean; spares?: number; sched: Omit<WorkerSched, 'niceBase'> },
   ) {
+    this.canBoost = opts.sched.vcpuNice > 0 && canRaiseTo(this.niceBase);
     this.slots = new Int32Array(buffers.slots);
     this.wantSpares = opts.spares ?? 1;
     this.refill();
@@ -43,7 +49,10 @@ export class ThreadedExecutor implements Executor {
   private spawn(): SpareWorker {
     const sab = new SharedArrayBuffer(Spare.WORDS * 4);
     const w = new Worker(WORKER_URL, {
-      workerData: { buffers: this.buffers, spare: sab, destroyOnStop: this.opts.destroyOnStop, sched: this.opts.sched },
+      workerData: {
+        buffers: this.buffers, spare: sab, destroyOnStop: this.opts.destroyOnStop,
+        sched: { ...this.opts.sched, niceBase: this.niceBase }, bootLow: this.canBoost,
+      },
     });
     this.live++;
     w.once('exit', () => { this.live--; });
@@ -60,6 +69,8 @@ export class ThreadedExecutor implements Executor {
     if (this.closed) throw new Error('executor closed');
     const sp = this.spares.shift() ?? this.spawn();
     const w = sp.worker;
+    // A spare boots and waits at the guests' priority (it is background work) and is lifted when it gets a vCPU.
+    if (this.canBoost) this.lift(sp);
     // ORDER: the id is stored before the state that hands it over; the notify wakes the sleeping spare at once.
     Atomics.store(sp.ctl, Spare.ID, id);
     Atomics.store(sp.ctl, Spare.STATE, SpareState.ASSIGNED);
@@ -88,13 +99,16 @@ export class ThreadedExecutor implements Executor {
         case 'error': this.listener({ kind: 'error', message: m.message! }); break;
       }
     });
-    this.running.set(id, { worker: w, left, exited });
+    this.running.set(id, { worker: w, ctl: sp.ctl, left, exited });
   }
 
   async removeVcpu(id: number): Promise<void> {
     const r = this.running.get(id);
     if (!r) return;
     this.running.delete(id);
+    this.gone.set(id, r.exited.then(() => performance.now()));
+    // The thread tears itself down at the hypervisor's priority, not behind the guests' threads.
+    this.lift(r);
     // ORDER: the EXIT bit is visible before the wake-up that makes the thread look at it.
     Atomics.or(this.slots, id * Slot.STRIDE + Slot.REQ, Req.EXIT);
     this.wake(id);
@@ -105,9 +119,38 @@ export class ThreadedExecutor implements Executor {
     void r.exited.then(() => clearTimeout(timer));
   }
 
+  /** The kernel thread id running vCPU `id` (0: unknown or none). */
+  threadId(id: number): number {
+    const r = this.running.get(id);
+    return r ? Atomics.load(r.ctl, Spare.TID) : 0;
+  }
+
+  /** Lifts vCPU `id`'s thread to the hypervisor's priority for a while (it has host work to act on). */
+  boost(id: number): void {
+    const r = this.running.get(id);
+    if (r) this.lift(r);
+  }
+
+  private lift(r: { ctl: Int32Array }): void {
+    if (!this.canBoost) return;
+    const tid = Atomics.load(r.ctl, Spare.TID);
+    if (tid === 0) return;
+    // ORDER: the priority is lifted before BOOST says so; the thread clears BOOST before it lowers itself again.
+    if (setThreadNice(tid, this.niceBase)) Atomics.store(r.ctl, Spare.BOOST, 1);
+    else this.canBoost = false;
+  }
+
   wake(id: number): void {
     Atomics.add(this.slots, id * Slot.STRIDE + Slot.WAKE, 1);
     Atomics.notify(this.slots, id * Slot.STRIDE + Slot.WAKE);
+  }
+
+  /**
+   * The moment (performance.now()) the most recently removed thread of vCPU `id` exited, once it has; for the
+   * life-cycle benchmark, which times "destroy -> thread gone".
+   */
+  threadGone(id: number): Promise<number> | undefined {
+    return this.gone.get(id);
   }
 
   threadCount(): number {

@@ -14,6 +14,7 @@ import { TraceKind, TraceRing } from './trace.js';
 import { Ctl, Req, RunState, Slot, Spare, SpareState, Stat, VmState } from './layout.js';
 import { HotplugQueue } from './hotplug-queue.js';
 import { MachineBuffers, MachineView, TIMEBASE_HZ, wallTicks } from './machine.js';
+import { currentThreadId, setThreadNice } from './thread-priority.js';
 
 const SLICE = 1 << 12;
 /** A spinning vCPU gives its host CPU away for this long (ms) unless woken: our sched_yield. */
@@ -21,19 +22,28 @@ const SPIN_YIELD_MS = 0.05;
 
 interface Assign { id: number; destroyOnStop: boolean; sched: WorkerSched }
 
-/** Scheduling parameters a vCPU thread needs. */
-export type WorkerSched = SchedConfig & { timesliceMs: number };
+/**
+ * Scheduling parameters a vCPU thread needs. `niceBase`: the nice value of the hypervisor's own threads;
+ * `vcpuNice`: how much lower a thread running guest code goes (thread-priority.ts).
+ */
+export type WorkerSched = SchedConfig & { timesliceMs: number; niceBase: number; vcpuNice: number };
 
 
 const port = parentPort!;
-const data = workerData as { buffers: MachineBuffers; spare: SharedArrayBuffer; destroyOnStop: boolean; sched: WorkerSched };
+const data = workerData as { buffers: MachineBuffers; spare: SharedArrayBuffer; destroyOnStop: boolean; sched: WorkerSched; bootLow: boolean };
 const buffers = data.buffers;
 const spare = new Int32Array(data.spare);
+const tid = currentThreadId();
+// A spare is background work until it gets a vCPU (the owner lifts it then, which it may do: `bootLow`).
+if (data.bootLow) setThreadNice(tid, data.sched.niceBase + data.sched.vcpuNice);
+Atomics.store(spare, Spare.TID, tid);
 
 // Warm spare: modules are loaded and compiled; sleep until assigned a vCPU (or told to quit).
 while (Atomics.load(spare, Spare.STATE) === SpareState.IDLE) Atomics.wait(spare, Spare.STATE, SpareState.IDLE, 1000);
 if (Atomics.load(spare, Spare.STATE) === SpareState.ASSIGNED) {
   const id = Atomics.load(spare, Spare.ID);
+  // The owner lifts us before the hand-over when it knows our thread id; this covers a hand-over during boot.
+  if (data.bootLow) setThreadNice(tid, data.sched.niceBase);
   try {
     runVcpu({ id, destroyOnStop: data.destroyOnStop, sched: data.sched });
   } catch (e) {
@@ -132,6 +142,17 @@ function runVcpu({ id, destroyOnStop, sched }: Assign): void {
     if (cpus && cpu >= 0) { cpus.release(id, cpu); cpu = -1; traceEv(TraceKind.CPU, -1); }
   };
 
+  // Priority: the thread stays at the hypervisor's priority until its first slice of guest code (creation latency), then
+  // runs guest code `vcpuNice` lower; a boost from the owner lasts until the vCPU idles or one time slice is over.
+  const lowNice = sched.niceBase + sched.vcpuNice;
+  let lowered = sched.vcpuNice === 0 || tid === 0;
+  let boostUntil = 0;
+  const lower = (): void => {
+    Atomics.store(spare, Spare.BOOST, 0);
+    boostUntil = 0;
+    setThreadNice(tid, lowNice);
+  };
+
   let stopped = false;
   for (;;) {
     // ORDER: read WAKE before checking conditions, so a wake-up between the check and the wait is not lost.
@@ -152,6 +173,12 @@ function runVcpu({ id, destroyOnStop, sched }: Assign): void {
     if (cpus && cpu < 0 && !acquireCpu()) break;
     setRun(RunState.RUNNING);
     const s = core.runSlice(SLICE);
+    if (!lowered) { if (s !== Slice.PARKED) { lowered = true; lower(); } }
+    else if (Atomics.load(spare, Spare.BOOST) !== 0) {
+      const now = performance.now();
+      if (boostUntil === 0) boostUntil = now + sched.timesliceMs;
+      else if (now >= boostUntil || s === Slice.IDLE) lower();
+    }
     switch (s) {
       case Slice.CONTINUE:
         if (cpus && performance.now() >= quantumEnd) {

@@ -13,7 +13,7 @@ import { loadImage } from '../boot/image.js';
 import { DeterministicExecutor } from '../host/deterministic.js';
 import { Executor, ExecutorEvent } from '../host/executor.js';
 import { Ctl, HsmState, Req, RunState, STAT_NAMES, STAT_STRIDE, Slot, StatName, VmState } from '../host/layout.js';
-import { MachineBuffers, MachineView, createMachineBuffers } from '../host/machine.js';
+import { MachineBuffers, MachineView, createMachineBuffers, wallTicks } from '../host/machine.js';
 import { ThreadedExecutor } from '../host/threads.js';
 import { HotplugEvent, HotplugQueue } from '../host/hotplug-queue.js';
 import { HvError } from './errors.js';
@@ -50,6 +50,11 @@ export interface VmConfig {
   /** Time slice of a vCPU on a CPU slot: milliseconds (threads), guest instructions (deterministic). */
   timesliceMs?: number;
   quantumInstr?: number;
+  /**
+   * Threads: how much lower (nice steps, 0..19) a vCPU thread running guest code runs than the hypervisor's own
+   * work (default 10; 0 = same priority). See host/thread-priority.ts.
+   */
+  vcpuNice?: number;
   /** Record scheduling and hotplug events for `drainTrace()` (hartvisor run --trace). */
   trace?: boolean;
   /** Console output (default: process.stdout). */
@@ -68,6 +73,9 @@ export interface HotplugStep {
   force?: boolean;
   timeoutMs?: number;
 }
+
+/** vCPU threads running guest code run this many nice steps below the hypervisor's own threads. */
+const DEFAULT_VCPU_NICE = 10;
 
 /** Guest timebase ticks per millisecond (10 MHz). */
 const TICKS_PER_MS = 10_000;
@@ -164,6 +172,8 @@ export class Vm {
       if (typeof v === 'number' && (!Number.isFinite(v) || v < 0)) throw new HvError('EINVAL', `${k} must be a non-negative number, got ${v}`);
     }
     if (!['off', 'on', 'pv'].includes(sched.directedYield)) throw new HvError('EINVAL', `directed yield must be off, on or pv, got ${sched.directedYield}`);
+    const vcpuNice = config.vcpuNice ?? DEFAULT_VCPU_NICE;
+    if (!Number.isInteger(vcpuNice) || vcpuNice < 0 || vcpuNice > 19) throw new HvError('EINVAL', `vCPU nice must be an integer from 0 to 19, got ${vcpuNice}`);
     this.sched = sched;
     this.buffers = createMachineBuffers(this.memoryBytes, maxVcpus, sched.pcpus, config.trace ?? false);
     this.traceRing = this.buffers.trace ? new TraceRing(this.buffers.trace) : null;
@@ -186,7 +196,9 @@ export class Vm {
       ? new DeterministicExecutor(this.buffers, listener, { destroyOnStop, seed: config.seed ?? 1, sched: { ...sched, quantumInstr: config.quantumInstr ?? 200_000 } })
       // Warm spare threads make vCPU creation fast (a Node worker takes tens of ms to boot); a guest that starts
       // all its harts at once should not wait for thread start-up.
-      : new ThreadedExecutor(this.buffers, listener, { destroyOnStop, spares: Math.min(this.maxVcpus - 1, 4) || 1, sched: { ...sched, timesliceMs: config.timesliceMs ?? 4 } });
+      : new ThreadedExecutor(this.buffers, listener, {
+        destroyOnStop, spares: Math.min(this.maxVcpus - 1, 4) || 1, sched: { ...sched, timesliceMs: config.timesliceMs ?? 4, vcpuNice },
+      });
     this.drainTimer = setInterval(() => {
       this.drainConsole();
       if (this.traceRing) this.traceLog.push(...this.traceRing.drain());
@@ -355,6 +367,8 @@ export class Vm {
     if (target === undefined) return;
     // ORDER: the event is queued before the interrupt that announces it.
     Atomics.or(this.slots, target * Slot.STRIDE + Slot.IRQ, 1 << 1);
+    // The hart that must act on it runs at the hypervisor's priority for a while (thread-priority.ts).
+    this.executor.boost?.(target);
     this.executor.wake(target);
   }
 
@@ -503,6 +517,12 @@ export class Vm {
     this.vcpus.delete(id);
     det.removeNow(id);
     this.detach(id, v, true);
+  }
+
+  /** What the guest's `time` CSR reads now: 10 MHz ticks (threads: of the wall clock since the VM started). */
+  guestTicks(): number {
+    if (this.executor.kind === 'deterministic') return (this.executor as DeterministicExecutor).vtime;
+    return wallTicks(this.timeOriginMs);
   }
 
   /** Guest-time-consistent trace timestamp in microseconds (threads: wall clock since the VM started). */

@@ -40,6 +40,12 @@ export interface GuestProgram {
   counter: number;
   /** First instruction stores a1 to [a1] (the "I ran" marker), then increments the word at a1 + 4 forever. */
   marker: number;
+  /**
+   * First instruction reads the `time` CSR (10 MHz wall-clock ticks since the VM's time origin); stores it to
+   * [a1] and 1 to [a1 + 4] (the "I ran" flag), then counts at [a1 + 8] forever. The bench times creation
+   * with it, so the owner needs no tight poll.
+   */
+  stamp: number;
   /** Exit the VM at once with SRST shutdown (reason a1 != 0: system failure). */
   shutdown: number;
   /** HSM hart_stop on itself (the VM destroys the vCPU by default). */
@@ -78,6 +84,10 @@ export function guestProgram(opts: { harts?: number; iterations?: number } = {})
 
   p.label('marker')
     .w(A.sw(a1, a1, 0), A.addi(a1, a1, 4))
+    .w((pc, L) => A.jal(zero, L('counter') - pc));
+
+  p.label('stamp')
+    .w(A.csrr(t0, 0xc01), A.sw(t0, a1, 0), A.addi(t1, zero, 1), A.sw(t1, a1, 4), A.addi(a1, a1, 8))
     .w((pc, L) => A.jal(zero, L('counter') - pc));
 
   p.label('shutdown');
@@ -172,6 +182,7 @@ export function guestProgram(opts: { harts?: number; iterations?: number } = {})
     bytes,
     counter: p.addr('counter'),
     marker: p.addr('marker'),
+    stamp: p.addr('stamp'),
     shutdown: p.addr('shutdown'),
     hartStop: p.addr('hartStop'),
     spawn: p.addr('spawn'),

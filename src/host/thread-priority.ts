@@ -1,0 +1,58 @@
+/**
+ * OS priorities of the executor's threads (Linux: a nice value per thread, set with setpriority on its thread id).
+ *
+ * Why: with every core busy running guests, the hypervisor's own work (creating or destroying a vCPU, a vCPU
+ * that has a host request to act on) would wait its turn behind guest code for tens of milliseconds. So a vCPU
+ * thread drops to a lower priority (`vcpuNice`) once it runs guest code, and the owner lifts it back for a short
+ * while when the host needs it to act: destroy, or an interrupt that announces a hotplug request. That is the
+ * "boost a vCPU with work for the host" idea of KVM's paravirtual scheduling proposals, done from user space.
+ *
+ * Lowering one's own priority is always allowed; lifting a thread back needs CAP_SYS_NICE (or RLIMIT_NICE).
+ * Without it the boost is skipped and everything still works, with the old latencies.
+ */
+import { readFileSync, readlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
+
+/** The calling thread's kernel thread id, or 0 where the platform does not tell (not Linux). */
+export function currentThreadId(): number {
+  try {
+    // "/proc/thread-self" links to "<pid>/task/<tid>" for the thread that resolves it.
+    const tid = Number(readlinkSync('/proc/thread-self').split('/')[2]);
+    return Number.isInteger(tid) && tid > 0 ? tid : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Sets thread `tid`'s nice value (clamped to -20..19); false if not permitted or not supported. */
+export function setThreadNice(tid: number, nice: number): boolean {
+  if (tid <= 0) return false;
+  try {
+    setPriority(tid, Math.max(-20, Math.min(19, Math.round(nice))));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The nice value of the calling process's main thread (the base the vCPU priorities are relative to). */
+export function processNice(): number {
+  try { return getPriority(); } catch { return 0; }
+}
+
+const CAP_SYS_NICE = 23;
+
+/**
+ * Whether this process may lift a thread back to nice `target` after lowering it: CAP_SYS_NICE, or a soft
+ * RLIMIT_NICE that reaches `target` (the kernel allows nice values down to 20 - limit).
+ */
+export function canRaiseTo(target: number): boolean {
+  try {
+    const cap = /^CapEff:\s*([0-9a-f]+)$/im.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (cap && (BigInt(`0x${cap[1]}`) >> BigInt(CAP_SYS_NICE)) & 1n) return true;
+    const lim = /^Max nice priority\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return lim !== null && 20 - Number(lim[1]) <= target;
+  } catch {
+    return false;
+  }
+}

@@ -127,6 +127,17 @@ export function parseSeed(value: string): number {
   return n;
 }
 
+/** What a guest kernel's unsupported instruction or SBI call does: stop the run, or report it and let the guest go on. */
+export const UNSUPPORTED_POLICIES = ['stop', 'report'] as const;
+export type UnsupportedPolicy = (typeof UNSUPPORTED_POLICIES)[number];
+
+/** `--on-unsupported stop|report`. */
+export function parseUnsupportedPolicy(value: string): UnsupportedPolicy {
+  const found = UNSUPPORTED_POLICIES.find((p) => p === value);
+  if (!found) throw new UsageError(`--on-unsupported: expected one of ${UNSUPPORTED_POLICIES.join(', ')}, got '${value}'`);
+  return found;
+}
+
 /** What HSM hart_stop does to a vCPU: 'destroy' frees it (and its thread), 'keep' parks it stopped. */
 export const HART_STOP_POLICIES = ['destroy', 'keep'] as const;
 export type HartStopPolicy = (typeof HART_STOP_POLICIES)[number];

@@ -17,7 +17,8 @@ export const ExitCode = {
   GUEST_CODE_TOO_BIG: 100,
   /** `conformance`, `demo`: at least one test failed. */
   TESTS_FAILED: 101,
-  /** `run`: the guest died: a trap loop (a trap whose handler faults at once) or a request the host cannot serve. */
+  /** `run`: the guest died: a trap loop (a trap whose handler faults at once), a request the host cannot serve, or
+   *  (with --on-unsupported stop, the default) a guest kernel instruction or SBI call hartvisor does not implement. */
   GUEST_FAULT: 102,
   /** Bad command line: unknown command or option, missing or malformed argument. */
   USAGE: 103,

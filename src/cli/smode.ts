@@ -13,7 +13,7 @@ import type { HotplugStep, Vm } from '../hv/vm.js';
 import type { DirectedYield } from '../hv/scheduler.js';
 import { StatsSampler, traceClock } from '../report/sampler.js';
 import type { StatSample, VcpuStatsRow } from '../report/trace-json.js';
-import type { ExecutorName, HartStopPolicy } from './args.js';
+import type { ExecutorName, HartStopPolicy, UnsupportedPolicy } from './args.js';
 import type { ConsoleLink } from './command.js';
 import { runHotplugSchedule } from './hotplug-run.js';
 
@@ -31,6 +31,8 @@ export interface SmodeRunOptions {
   /** Scheduler seed of the deterministic executor. */
   readonly seed: number;
   readonly onHartStop: HartStopPolicy;
+  /** What an unsupported instruction or SBI call of the guest kernel does (VmConfig.onUnsupported; default stop). */
+  readonly onUnsupported?: UnsupportedPolicy;
   /** Scheduling: CPU slots (default one per vCPU), directed yield, pause-loop exiting (hv's defaults when absent). */
   readonly sched?: SmodeSched;
   /** A hotplug schedule started right after boot; `report` gets one line per step (see hotplug-run.ts). */
@@ -111,6 +113,7 @@ export async function runSmodeGuest(image: Uint8Array, opts: SmodeRunOptions): P
     executor: opts.executor,
     seed: opts.seed,
     onHartStop: opts.onHartStop,
+    onUnsupported: opts.onUnsupported ?? 'stop',
     ...opts.sched,
     trace: opts.trace ?? false,
     onOutput: (bytes) => opts.onOutput(bytes),

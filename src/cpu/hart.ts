@@ -18,6 +18,7 @@ import { Decoded, Op, decode16, decode32 } from './decode.js';
 import { mulh, mulhsu, mulhu } from './alu.js';
 import { Engine, JitStats, MIN_RUN, PROBE_CALLS, Translator, defaultEngine, defaultJitThreshold } from './jit.js';
 import { warmUpOnce } from './warmup.js';
+import { unsupportedInstruction } from './unsupported.js';
 import {
   CAUSE_NAMES, Cause, Csr, Irq, MEDELEG_MASK, MIP_MASK, MSTATUS_WRITABLE, Mstatus, Priv, SIP_MASK, SSTATUS_MASK,
 } from './csr.js';
@@ -157,6 +158,13 @@ export class Hart {
   private lastTrapPc = 0;
   private lastTrapTval = 0;
   private trapLoop = false;
+  /**
+   * A guest in S-mode that executes a standard instruction this engine lacks (unsupported.ts) stops the run
+   * (Exit.TrapLoop with `unsupported.stopped`) instead of taking the illegal-instruction trap hardware would raise.
+   */
+  stopOnUnsupported = false;
+  /** The last unimplemented standard instruction the guest executed; the caller reads and clears it. */
+  unsupported: { what: string; inst: number; pc: number; priv: number; stopped: boolean } | null = null;
   private spinStart = 0;
   private lastPause = -1e18;
   /** Set by CSR writes, SFENCE.VMA and interrupts: the run loop must re-translate its code page. */
@@ -1004,6 +1012,15 @@ export class Hart {
   raise(cause: number, tval: number): void {
     this.trapped = true;
     this.runTraps++;
+    if (cause === Cause.ILLEGAL_INST) {
+      const what = unsupportedInstruction(tval);
+      if (what !== null) {
+        const stopped = this.stopOnUnsupported && this.priv === Priv.S;
+        this.unsupported = { what, inst: tval >>> 0, pc: this.pc, priv: this.priv, stopped };
+        // The run loops leave on trapLoop; pc stays at the instruction, nothing of the trap is taken.
+        if (stopped) { this.trapLoop = true; return; }
+      }
+    }
     const pc = this.pc;
     // A fault at the very address of the trap vector we just jumped to means the handler cannot run.
     this.trapLoop = this.lastTrapCause >= 0 && this.lastTrapCause === cause && pc === this.lastTrapVector && this.lastTrapCount > 0;

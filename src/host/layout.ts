@@ -26,8 +26,13 @@ export const enum Ctl {
   FATAL_HART = 9,
   /** Tickets for CPU-slot waiters (FIFO order). */
   WAIT_TICKET = 10,
+  /** What a guest kernel's unsupported instruction or SBI call does (OnUnsupported). */
+  ON_UNSUPPORTED = 11,
   SIZE = 16,
 }
+
+/** 'stop': name it on stderr and end the run (a guest fault); 'report': name it and let the guest handle it. */
+export const enum OnUnsupported { STOP = 0, REPORT = 1 }
 
 export const enum VmState { CREATED = 0, RUNNING = 1, PAUSED = 2, SHUTDOWN = 3 }
 

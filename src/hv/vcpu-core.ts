@@ -8,7 +8,7 @@ import { Exit, Hart, Mmio } from '../cpu/hart.js';
 import { GuestMemory } from '../cpu/memory.js';
 import { Irq, Mstatus, Priv } from '../cpu/csr.js';
 import { HSM_SUSPEND_NON_RETENTIVE, HSM_SUSPEND_RETENTIVE, SbiError, SbiHost, handleSbiCall } from '../devices/sbi.js';
-import { Ctl, HsmState, Req, RunState, Slot, SlotFlag, Stat, STAT_STRIDE, VmState } from '../host/layout.js';
+import { Ctl, HsmState, OnUnsupported, Req, RunState, Slot, SlotFlag, Stat, STAT_STRIDE, VmState } from '../host/layout.js';
 import { HotplugQueue } from '../host/hotplug-queue.js';
 import { VcpuRegistry } from './registry.js';
 
@@ -107,7 +107,11 @@ export class VcpuCore implements SbiHost {
     this.sbase = id * STAT_STRIDE;
     this.hart = new Hart(mem, { hartId: id, mmio: env.mmio, sbiMode: true });
     this.hart.timeScale = env.timeScale ?? 0;
+    this.stopOnUnsupported = Atomics.load(this.ctl, Ctl.ON_UNSUPPORTED) === OnUnsupported.STOP;
+    this.hart.stopOnUnsupported = this.stopOnUnsupported;
   }
+
+  private readonly stopOnUnsupported: boolean;
 
   private slot(f: Slot): number { return Atomics.load(this.slots, this.base + f); }
   private setSlot(f: Slot, v: number): void { Atomics.store(this.slots, this.base + f, v); }
@@ -216,6 +220,11 @@ export class VcpuCore implements SbiHost {
       const before = h.instret;
       const exit = h.run(left);
       const done = h.instret - before;
+      if (h.unsupported !== null && !h.unsupported.stopped) {
+        // Delivered to the guest as an illegal-instruction trap (user mode, or the 'report' policy): named once.
+        this.warnOnce(`insn:${h.unsupported.inst}`, `${this.describeUnsupported(h.unsupported)}; delivered to the guest as an illegal-instruction exception`);
+        h.unsupported = null;
+      }
       this.stats[this.sbase + Stat.instructions] += done;
       left -= done > 0 ? done : 1;
       this.count(Stat.exits);
@@ -226,8 +235,14 @@ export class VcpuCore implements SbiHost {
         case Exit.Ecall: {
           this.count(Stat.exits_ecall); this.count(Stat.sbi_calls);
           const out = handleSbiCall(h.regs, this);
-          if (out.unsupported) this.warnOnce(`sbi:${h.regs[17] >>> 0}:${h.regs[16] >>> 0}`,
-            `guest hart ${this.hartId} called an unsupported SBI function: extension 0x${(h.regs[17] >>> 0).toString(16)}, function ${h.regs[16] >>> 0} (returned SBI_ERR_NOT_SUPPORTED)`);
+          if (out.unsupported) {
+            const call = `guest hart ${this.hartId} called an unsupported SBI function: extension 0x${(h.regs[17] >>> 0).toString(16)}, function ${h.regs[16] >>> 0}`;
+            if (this.stopOnUnsupported) {
+              this.fatal(`${call} (the guest would get SBI_ERR_NOT_SUPPORTED; --on-unsupported report lets it go on)`);
+              return this.finish(Slice.SHUTDOWN);
+            }
+            this.warnOnce(`sbi:${h.regs[17] >>> 0}:${h.regs[16] >>> 0}`, `${call} (returned SBI_ERR_NOT_SUPPORTED)`);
+          }
           if (this.shutdown) return this.finish(Slice.SHUTDOWN);
           if (this.stopping) return this.finish(Slice.STOPPED);
           if (this.suspendType >= 0) return this.finish(h.wakeable() ? (this.resume(), Slice.CONTINUE) : Slice.IDLE);
@@ -250,9 +265,12 @@ export class VcpuCore implements SbiHost {
           this.count(Stat.exits_pause); this.count(Stat.pause_loop_exits);
           return this.finish(Slice.SPIN);
         case Exit.TrapLoop:
-          this.fatal(`guest hart ${this.hartId}: ${h.trapInfo()}`);
+          if (h.unsupported?.stopped) {
+            this.fatal(`${this.describeUnsupported(h.unsupported)} (--on-unsupported report delivers it to the guest instead)`);
+          } else this.fatal(`guest hart ${this.hartId}: ${h.trapInfo()}`);
           return this.finish(Slice.SHUTDOWN);
       }
+
       if (Atomics.load(this.ctl, Ctl.STATE) === VmState.SHUTDOWN) return this.finish(Slice.SHUTDOWN);
     }
     return this.finish(Slice.CONTINUE);
@@ -287,6 +305,13 @@ export class VcpuCore implements SbiHost {
     Atomics.store(this.ctl, Ctl.EXIT_CODE, 1);
     Atomics.store(this.ctl, Ctl.STATE, VmState.SHUTDOWN);
     this.env.notifyOwner();
+  }
+
+  private describeUnsupported(u: NonNullable<Hart['unsupported']>): string {
+    const mode = u.priv === Priv.S ? 'S' : u.priv === Priv.U ? 'U' : 'M';
+    const bits = (u.inst & 3) === 3 ? u.inst.toString(16).padStart(8, '0') : u.inst.toString(16).padStart(4, '0');
+    return `guest hart ${this.hartId} executed an unsupported instruction 0x${bits} at pc 0x${(u.pc >>> 0).toString(16)} ` +
+      `in ${mode}-mode: ${u.what}, which hartvisor does not implement (rv32imac_zicsr_zifencei_zihintpause)`;
   }
 
   private warnOnce(key: string, message: string): void {

@@ -12,7 +12,7 @@ import { buildMachineDtb } from '../boot/devicetree.js';
 import { loadImage } from '../boot/image.js';
 import { DeterministicExecutor } from '../host/deterministic.js';
 import { Executor, ExecutorEvent } from '../host/executor.js';
-import { Ctl, HsmState, Req, RunState, STAT_NAMES, STAT_STRIDE, Slot, StatName, VmState } from '../host/layout.js';
+import { Ctl, HsmState, OnUnsupported, Req, RunState, STAT_NAMES, STAT_STRIDE, Slot, StatName, VmState } from '../host/layout.js';
 import { MachineBuffers, MachineView, createMachineBuffers, wallTicks } from '../host/machine.js';
 import { ThreadedExecutor } from '../host/threads.js';
 import { HotplugEvent, HotplugQueue } from '../host/hotplug-queue.js';
@@ -57,6 +57,13 @@ export interface VmConfig {
   vcpuNice?: number;
   /** Record scheduling and hotplug events for `drainTrace()` (hartvisor run --trace). */
   trace?: boolean;
+  /**
+   * A guest kernel (S-mode) that executes a standard instruction hartvisor lacks, or calls an SBI function it does
+   * not offer: 'stop' (default) names it and ends the run as a fatal guest error; 'report' names it once and lets the
+   * guest handle it (an illegal-instruction trap, SBI_ERR_NOT_SUPPORTED), as test suites that probe need.
+   * User-mode instructions are always delivered (the guest kernel owns its processes) and named once.
+   */
+  onUnsupported?: 'stop' | 'report';
   /** Console output (default: process.stdout). */
   onOutput?: (bytes: Uint8Array) => void;
   /** Warnings about unsupported guest actions (default: stderr). */
@@ -172,6 +179,8 @@ export class Vm {
       if (typeof v === 'number' && (!Number.isFinite(v) || v < 0)) throw new HvError('EINVAL', `${k} must be a non-negative number, got ${v}`);
     }
     if (!['off', 'on', 'pv'].includes(sched.directedYield)) throw new HvError('EINVAL', `directed yield must be off, on or pv, got ${sched.directedYield}`);
+    const onUnsupported = config.onUnsupported ?? 'stop';
+    if (onUnsupported !== 'stop' && onUnsupported !== 'report') throw new HvError('EINVAL', `onUnsupported must be 'stop' or 'report', got ${String(onUnsupported)}`);
     const vcpuNice = config.vcpuNice ?? DEFAULT_VCPU_NICE;
     if (!Number.isInteger(vcpuNice) || vcpuNice < 0 || vcpuNice > 19) throw new HvError('EINVAL', `vCPU nice must be an integer from 0 to 19, got ${vcpuNice}`);
     this.sched = sched;
@@ -181,6 +190,7 @@ export class Vm {
     this.mem = this.view.mem;
     this.slots = new Int32Array(this.buffers.slots);
     this.ctl = new Int32Array(this.buffers.ctl);
+    Atomics.store(this.ctl, Ctl.ON_UNSUPPORTED, onUnsupported === 'stop' ? OnUnsupported.STOP : OnUnsupported.REPORT);
     this.stats = new Float64Array(this.buffers.stats);
     Atomics.store(this.ctl, Ctl.MAX_VCPUS, maxVcpus);
     Atomics.store(this.ctl, Ctl.LAST_BOOSTED, -1);

@@ -14,10 +14,10 @@ import type { HotplugStep } from '../../hv/vm.js';
 import { formatStatsTable } from '../../report/sampler.js';
 import { buildChromeTrace, serializeChromeTrace } from '../../report/trace-json.js';
 import {
-  MAX_PLE_VALUE, MAX_VCPUS, expectPositionals, parseCommandLine, parseDirectedYield, parseExecutor, parseHartStopPolicy,
+  MAX_PLE_VALUE, MAX_VCPUS, expectPositionals, parseCommandLine, parseDirectedYield, parseExecutor, parseHartStopPolicy, parseUnsupportedPolicy,
   parseMemoryMiB, parsePcpus, parsePleValue, parseSeed, parseTimeoutSec, parseVcpuCount,
 } from '../args.js';
-import type { ExecutorName, HartStopPolicy } from '../args.js';
+import type { ExecutorName, HartStopPolicy, UnsupportedPolicy } from '../args.js';
 import { byteWriter } from '../command.js';
 import type { Command, Io } from '../command.js';
 import { InputError, UsageError } from '../errors.js';
@@ -44,6 +44,8 @@ export interface RunConfig {
   readonly executor: ExecutorName;
   readonly seed: number;
   readonly onHartStop: HartStopPolicy;
+  /** S-mode: what the guest kernel's unsupported instructions and SBI calls do (`--on-unsupported`). */
+  readonly onUnsupported: UnsupportedPolicy;
   /** S-mode: CPU slots, directed yield and pause-loop exiting; hv's defaults for what is absent. */
   readonly sched: SmodeSched;
   /** S-mode: the hotplug schedule, parsed (compact form) or still to be read from a JSON file (`@file`). */
@@ -65,6 +67,7 @@ const OPTIONS = {
   executor: { type: 'string' },
   seed: { type: 'string' },
   'on-hart-stop': { type: 'string' },
+  'on-unsupported': { type: 'string' },
   pcpus: { type: 'string' },
   'directed-yield': { type: 'string' },
   'ple-gap': { type: 'string' },
@@ -79,13 +82,13 @@ const OPTIONS = {
 
 /** Options that only mean something for an S-mode guest. */
 const SMODE_ONLY = [
-  'vcpus', 'max-vcpus', 'append', 'executor', 'seed', 'on-hart-stop', 'pcpus', 'directed-yield',
+  'vcpus', 'max-vcpus', 'append', 'executor', 'seed', 'on-hart-stop', 'on-unsupported', 'pcpus', 'directed-yield',
   'ple-gap', 'ple-window', 'ple-grow', 'ple-shrink', 'hotplug', 'trace', 'stats',
 ] as const;
 
 const HELP = `Usage: hartvisor run IMAGE [--vcpus N] [--max-vcpus M] [--append ARGS] [--memory MiB]
                     [--executor threads|deterministic] [--seed N]
-                    [--on-hart-stop destroy|keep] [--timeout SECONDS] [--bare]
+                    [--on-hart-stop destroy|keep] [--on-unsupported stop|report] [--timeout SECONDS] [--bare]
                     [--pcpus K] [--directed-yield off|on|pv] [--ple-gap N] [--ple-window N]
                     [--ple-grow N] [--ple-shrink N] [--hotplug SCHEDULE] [--trace FILE] [--stats]
 
@@ -119,6 +122,10 @@ Options:
   --seed N              S-mode: scheduler seed of the deterministic executor (default 1)
   --on-hart-stop WHAT   S-mode: what SBI HSM hart_stop does to the vCPU: destroy (free it and
                         its thread, the default) or keep (park it, stopped)
+  --on-unsupported P    S-mode: when the guest kernel executes an instruction or calls an SBI
+                        function hartvisor lacks: stop (name it and exit ${ExitCode.GUEST_FAULT}, the
+                        default) or report (name it once; the guest gets the illegal-instruction
+                        trap or SBI_ERR_NOT_SUPPORTED hardware or firmware would give)
   --pcpus K             S-mode: CPU slots the vCPUs share, 1-M (default M: one per vCPU);
                         fewer slots than vCPUs is overcommit
   --directed-yield P    S-mode: on a pause-loop exit, off (just carry on), on (give the CPU slot
@@ -201,6 +208,7 @@ export function parseRunArgs(args: string[]): RunConfig | 'help' {
     executor: values.executor === undefined ? 'threads' : parseExecutor(values.executor),
     seed: values.seed === undefined ? 1 : parseSeed(values.seed),
     onHartStop: values['on-hart-stop'] === undefined ? 'destroy' : parseHartStopPolicy(values['on-hart-stop']),
+    onUnsupported: values['on-unsupported'] === undefined ? 'stop' : parseUnsupportedPolicy(values['on-unsupported']),
     sched,
     hotplug,
     tracePath: values.trace,
@@ -320,6 +328,7 @@ async function runSmode(config: RunConfig, image: Uint8Array, io: Io): Promise<n
       executor: config.executor,
       seed: config.seed,
       onHartStop: config.onHartStop,
+      onUnsupported: config.onUnsupported,
       sched: config.sched,
       hotplug: steps ? { steps, report: (line) => report.line(line) } : undefined,
       trace: config.tracePath !== undefined,

@@ -184,6 +184,8 @@ export const kvmUnitTests: SuiteKind<KvmTestCase> = {
         executor: opts.executor,
         seed: opts.seed,
         onHartStop: 'destroy',
+        // The suite probes unsupported SBI functions and executes illegal instructions on purpose.
+        onUnsupported: 'report',
         timeoutSec,
         onOutput: (bytes) => { report.push(bytes); opts.echo?.(bytes); },
         onWarn: opts.warn,

@@ -35,7 +35,6 @@ interface Entry { core: VcpuCore; state: Slice; stopped: boolean; onCpu: boolean
 
 export class DeterministicExecutor implements Executor {
   readonly kind = 'deterministic' as const;
-  private readonly view: MachineView;
   private readonly ctl: Int32Array;
   private readonly slots: Int32Array;
   private readonly cores = new Map<number, Entry>();
@@ -53,11 +52,16 @@ export class DeterministicExecutor implements Executor {
   private readonly trace: TraceRing | null;
   private readonly hotplug: HotplugQueue;
 
+  /** The VM's buffers and views, dropped at close so that a closed executor keeps no guest RAM alive. */
+  private buffers: MachineBuffers | null;
+  private view: MachineView | null;
+
   constructor(
-    private readonly buffers: MachineBuffers,
+    buffers: MachineBuffers,
     private readonly listener: ExecutorListener,
     private readonly opts: { destroyOnStop: boolean; seed: number; sched: DetSched },
   ) {
+    this.buffers = buffers;
     this.view = new MachineView(buffers);
     this.ctl = new Int32Array(buffers.ctl);
     this.slots = new Int32Array(buffers.slots);
@@ -71,8 +75,8 @@ export class DeterministicExecutor implements Executor {
     return {
       now: () => this.vtime,
       timeScale: 1 / INSTR_PER_TICK,
-      console: this.view.consolePort(),
-      mmio: this.view.mmio,
+      console: this.view!.consolePort(),
+      mmio: this.view!.mmio,
       // Events are delivered between slices, in order, so the interleaving stays deterministic.
       requestStart: (id) => { this.pending.push(() => this.listener({ kind: 'start-request', id })); },
       wake: () => { /* every core is polled between slices */ },
@@ -85,7 +89,8 @@ export class DeterministicExecutor implements Executor {
   }
 
   addVcpu(id: number): void {
-    const core = new VcpuCore(this.view.mem, this.buffers.ctl, this.buffers.slots, this.buffers.stats, id, this.env());
+    const b = this.buffers!;
+    const core = new VcpuCore(this.view!.mem, b.ctl, b.slots, b.stats, id, this.env());
     this.cores.set(id, { core, state: Slice.CONTINUE, stopped: false, onCpu: false, quantum: 0, waitSince: this.ticket++ });
     core.hart.pleGap = this.opts.sched.pleGap;
     core.hart.pleWindow = this.opts.sched.pleWindow;
@@ -109,6 +114,8 @@ export class DeterministicExecutor implements Executor {
   async close(): Promise<void> {
     this.closed = true;
     this.cores.clear();
+    this.buffers = null;
+    this.view = null;
   }
 
   /** Starts the scheduling loop if it is not running. */

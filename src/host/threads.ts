@@ -35,18 +35,23 @@ export class ThreadedExecutor implements Executor {
   private readonly niceBase = processNice();
   private canBoost: boolean;
 
+  /** The VM's buffers, dropped at close so that a closed executor keeps no guest RAM alive. */
+  private buffers: MachineBuffers | null;
+
   constructor(
-    private readonly buffers: MachineBuffers,
+    buffers: MachineBuffers,
     private readonly listener: ExecutorListener,
     private readonly opts: { destroyOnStop: boolean; spares?: number; sched: Omit<WorkerSched, 'niceBase'> },
   ) {
     this.canBoost = opts.sched.vcpuNice > 0 && canRaiseTo(this.niceBase);
+    this.buffers = buffers;
     this.slots = new Int32Array(buffers.slots);
     this.wantSpares = opts.spares ?? 1;
     this.refill();
   }
 
   private spawn(): SpareWorker {
+    if (!this.buffers) throw new Error('executor closed');
     const sab = new SharedArrayBuffer(Spare.WORDS * 4);
     const w = new Worker(WORKER_URL, {
       workerData: {
@@ -171,5 +176,6 @@ export class ThreadedExecutor implements Executor {
       await gone;
       clearTimeout(t);
     }));
+    this.buffers = null;
   }
 }

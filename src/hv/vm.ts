@@ -125,7 +125,7 @@ export class Vm {
   readonly registry: VcpuRegistry;
   private buffers: MachineBuffers | undefined;
   private view: MachineView | undefined;
-  readonly mem: GuestMemory;
+  private memory: GuestMemory | undefined;
   private readonly slots: Int32Array;
   private readonly ctl: Int32Array;
   private readonly stats: Float64Array;
@@ -187,7 +187,7 @@ export class Vm {
     this.buffers = createMachineBuffers(this.memoryBytes, maxVcpus, sched.pcpus, config.trace ?? false);
     this.traceRing = this.buffers.trace ? new TraceRing(this.buffers.trace) : null;
     this.view = new MachineView(this.buffers);
-    this.mem = this.view.mem;
+    this.memory = this.view.mem;
     this.slots = new Int32Array(this.buffers.slots);
     this.ctl = new Int32Array(this.buffers.ctl);
     Atomics.store(this.ctl, Ctl.ON_UNSUPPORTED, onUnsupported === 'stop' ? OnUnsupported.STOP : OnUnsupported.REPORT);
@@ -214,6 +214,12 @@ export class Vm {
       if (this.traceRing) this.traceLog.push(...this.traceRing.drain());
     }, 5);
     this.drainTimer.unref();
+  }
+
+  /** Guest RAM. EBADF once the VM is torn down: its RAM is released with its last reference. */
+  get mem(): GuestMemory {
+    if (!this.memory) throw new HvError('EBADF', 'the VM is torn down: its guest RAM is released');
+    return this.memory;
   }
 
   /** The number of references held on this VM (owner + vCPUs); 0 once torn down. */
@@ -728,6 +734,7 @@ export class Vm {
     // Dropping the views and buffers lets the RAM go (the executor threads are gone by now).
     this.view = undefined;
     this.buffers = undefined;
+    this.memory = undefined;
   }
 
   /**

@@ -115,6 +115,24 @@ static void maybe_leave(void)
 
 static void coordinator_finish(void) __attribute__((noreturn));
 
+/* Takes the shared lock. A TAS waiter asked to leave stops waiting (returns 0) and leaves at once: with more
+ * vCPUs than host CPUs the lock can take many milliseconds to come round, and the host waits on this hart. */
+static int acquire_or_leave(void)
+{
+	if (lock.kind != SDK_LOCK_TAS) {
+		sdk_lock_acquire(&lock);
+		return 1;
+	}
+	for (;;) {
+		ticket_lock_t *t = &lock.u.ticket;
+		if (__atomic_load_n(&t->next, __ATOMIC_RELAXED) == __atomic_load_n(&t->owner, __ATOMIC_RELAXED) && ticket_trylock(t))
+			return 1;
+		if (hv_should_leave())
+			return 0;
+		cpu_pause();
+	}
+}
+
 static void run(void)
 {
 	unsigned me = hart_id();
@@ -124,7 +142,8 @@ static void run(void)
 
 	for (uint32_t i = 1;; i++) {
 		maybe_leave();
-		sdk_lock_acquire(&lock);
+		if (!acquire_or_leave())
+			continue;	/* asked to leave while waiting: maybe_leave() takes it from here */
 		int more = shared_counter < target;
 		if (more) {
 			shared_counter++;

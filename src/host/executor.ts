@@ -21,8 +21,11 @@ export interface Executor {
   addVcpu(id: number): void | Promise<void>;
   /** Ends vCPU `id`: resolves once it runs no more and its thread (if any) is gone. */
   removeVcpu(id: number): Promise<void>;
-  /** Gives vCPU `id`'s thread the hypervisor's OS priority for a while: it has host work to act on. */
-  boost?(id: number): void;
+  /**
+   * Gives vCPU `id`'s thread the hypervisor's OS priority: it has host work to act on. For about a time slice, or
+   * with `held` true until `boost(id, false)` (which lets it lapse after a time slice).
+   */
+  boost?(id: number, held?: boolean): void;
   /** Wakes vCPU `id` (new IRQ/REQ bits or a start). */
   wake(id: number): void;
   /** Number of live executor threads (for leak checks). */

@@ -133,4 +133,6 @@ export function allocStats(maxVcpus: number): SharedArrayBuffer {
  * thread id (0 if unknown); BOOST: 1 while the owner has lifted its OS priority (thread-priority.ts).
  */
 export const enum Spare { STATE = 0, ID = 1, TID = 2, BOOST = 3, WORDS = 4 }
+/** Spare.BOOST: lifted for about one time slice, or held until the owner lets go (then one more slice). */
+export const enum Boost { NONE = 0, SLICE = 1, HELD = 2 }
 export const enum SpareState { IDLE = 0, ASSIGNED = 1, LEFT = 2, QUIT = 3 }

@@ -6,7 +6,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { Executor, ExecutorListener } from './executor.js';
-import { Req, Slot, Spare, SpareState } from './layout.js';
+import { Boost, Req, Slot, Spare, SpareState } from './layout.js';
 import { MachineBuffers } from './machine.js';
 import type { WorkerSched } from './vcpu-worker.js';
 import { canRaiseTo, processNice, setThreadNice } from './thread-priority.js';
@@ -131,17 +131,17 @@ export class ThreadedExecutor implements Executor {
   }
 
   /** Lifts vCPU `id`'s thread to the hypervisor's priority for a while (it has host work to act on). */
-  boost(id: number): void {
+  boost(id: number, held = false): void {
     const r = this.running.get(id);
-    if (r) this.lift(r);
+    if (r) this.lift(r, held ? Boost.HELD : Boost.SLICE);
   }
 
-  private lift(r: { ctl: Int32Array }): void {
+  private lift(r: { ctl: Int32Array }, how = Boost.SLICE): void {
     if (!this.canBoost) return;
     const tid = Atomics.load(r.ctl, Spare.TID);
     if (tid === 0) return;
     // ORDER: the priority is lifted before BOOST says so; the thread clears BOOST before it lowers itself again.
-    if (setThreadNice(tid, this.niceBase)) Atomics.store(r.ctl, Spare.BOOST, 1);
+    if (setThreadNice(tid, this.niceBase)) Atomics.store(r.ctl, Spare.BOOST, how);
     else this.canBoost = false;
   }
 

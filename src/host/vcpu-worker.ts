@@ -11,7 +11,7 @@ import { VcpuRegistry } from '../hv/registry.js';
 import { SchedConfig, growPleWindow, onSpin, shrinkPleWindow } from '../hv/scheduler.js';
 import { CpuSlots } from './cpu-slots.js';
 import { TraceKind, TraceRing } from './trace.js';
-import { Ctl, Req, RunState, Slot, Spare, SpareState, Stat, VmState } from './layout.js';
+import { Boost, Ctl, Req, RunState, Slot, Spare, SpareState, Stat, VmState } from './layout.js';
 import { HotplugQueue } from './hotplug-queue.js';
 import { MachineBuffers, MachineView, TIMEBASE_HZ, wallTicks } from './machine.js';
 import { currentThreadId, setThreadNice } from './thread-priority.js';
@@ -174,10 +174,14 @@ function runVcpu({ id, destroyOnStop, sched }: Assign): void {
     setRun(RunState.RUNNING);
     const s = core.runSlice(SLICE);
     if (!lowered) { if (s !== Slice.PARKED) { lowered = true; lower(); } }
-    else if (Atomics.load(spare, Spare.BOOST) !== 0) {
-      const now = performance.now();
-      if (boostUntil === 0) boostUntil = now + sched.timesliceMs;
-      else if (now >= boostUntil || s === Slice.IDLE) lower();
+    else {
+      const boost = Atomics.load(spare, Spare.BOOST);
+      if (boost === Boost.HELD) boostUntil = 0;
+      else if (boost === Boost.SLICE) {
+        const now = performance.now();
+        if (boostUntil === 0) boostUntil = now + sched.timesliceMs;
+        else if (now >= boostUntil || s === Slice.IDLE) lower();
+      }
     }
     switch (s) {
       case Slice.CONTINUE:

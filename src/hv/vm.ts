@@ -449,7 +449,15 @@ export class Vm {
     this.removing.add(id);
     try {
       this.postHotplug(HotplugEvent.REMOVE, id);
-      const ok = await this.until(() => !this.vcpus.has(id) && !this.registry.present(id), timeoutMs);
+      // The hart asked to leave runs at the hypervisor's priority until it has stopped (or the request ends).
+      this.executor.boost?.(id, true);
+      const ok = await this.until(() => {
+        // The hart has stopped (its doorbell woke us): destroy it now; the thread's message comes later.
+        if (this.executor.kind === 'threads' && this.removing.has(id) && this.vcpus.has(id) && this.hsm(id) === HsmState.STOPPED) {
+          this.onEvent({ kind: 'stopped', id });
+        }
+        return !this.vcpus.has(id) && !this.registry.present(id);
+      }, timeoutMs);
       if (ok) return;
       this.hotplugQueue.cancel(id);
       if (!opts.force) throw new HvError('ETIMEDOUT', `the guest did not stop hart ${id} within ${timeoutMs} ms (use force to unplug it anyway)`);
@@ -458,6 +466,7 @@ export class Vm {
       if (this.vcpus.has(id)) await this.destroyVcpu(id);
     } finally {
       this.removing.delete(id);
+      this.executor.boost?.(id, false);
     }
   }
 

@@ -109,6 +109,12 @@ test('parseRunArgs: defaults, and every option into RunConfig', () => {
   assert.deepEqual(c.hotplug, { steps: [{ atMs: 200, op: 'add', id: 4 }, { atMs: 1500, op: 'remove', id: 1, force: true }] });
   assert.equal(c.tracePath, 't.json');
   assert.equal(c.stats, true);
+  assert.equal(d.engine, undefined, 'no --engine: the default engine');
+  assert.equal(d.onUnsupported, 'stop');
+  const e = parseRunArgs(['x.bin', '--engine', 'interp', '--on-unsupported', 'report']);
+  assert.ok(e !== 'help');
+  assert.equal(e.engine, 'interp');
+  assert.equal(e.onUnsupported, 'report');
   const f = parseRunArgs(['x.bin', '--hotplug', '@plan.json']);
   assert.ok(f !== 'help');
   assert.deepEqual(f.hotplug, { file: 'plan.json' });
@@ -177,4 +183,16 @@ test('--stats prints a per-vCPU table; --pcpus, --directed-yield and PLE options
   assert.match(t.stdout, /demo: result OK total=20000/);
   assert.match(t.stderr, /per-vCPU statistics \(1 CPU slot, directed yield off\):\n/);
   assert.match(t.stderr, /\ntotal +\d+/);
+});
+
+test('--engine: the demo guest prints the same in the deterministic executor with either engine; a bad engine is a usage error', () => {
+  const run = (engine: string) => hv('run', demo, '--vcpus', '2', '--executor', 'deterministic', '--engine', engine,
+    '--append', 'demo.ops=20000 demo.harts=2 demo.work=50');
+  const jit = run('jit');
+  const interp = run('interp');
+  assert.equal(jit.status, 0, jit.stderr);
+  assert.equal(interp.status, 0, interp.stderr);
+  assert.match(jit.stdout, /demo: 2 harts ran/);
+  assert.equal(jit.stdout, interp.stdout, 'instruction-exact engines give the same deterministic run');
+  oneLineError(hv('run', demo, '--engine', 'qemu'), 103, /--engine: expected jit or interp, got 'qemu'/);
 });

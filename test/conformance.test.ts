@@ -16,7 +16,11 @@ const tmp = mkdtempSync(join(tmpdir(), 'hartvisor-conf-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 
 function hv(...args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 900_000 });
+  return hvWith({}, ...args);
+}
+
+function hvWith(env: Record<string, string>, ...args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 900_000, env: { ...process.env, ...env } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -47,19 +51,21 @@ test('one line per test in name order, non-images passed over, closing count; fa
   assert.match(none.stderr, /^hartvisor: error: .*'zzz'\n$/);
 });
 
-test('riscv-tests (rv32ui/um/ua/uc/mi/si, p environment): all 79 pass', { skip: !existsSync(riscvTests) && `${riscvTests} not found: riscv-tests conformance not run` }, () => {
-  const expected = readdirSync(riscvTests).filter((f) => f.startsWith('rv32')).sort();
-  assert.equal(expected.length, 79, 'the shared folder holds 79 test images');
-  // The tests finish in milliseconds on a working engine; 5 s each only bounds a broken one.
-  const r = hv('conformance', riscvTests, '--timeout', '5');
-  const lines = r.stdout.trimEnd().split('\n');
-  const failing = lines.filter((l) => / FAIL /.test(l));
-  assert.deepEqual(failing, [], 'failing tests');
-  assert.deepEqual(lines.slice(0, -1), expected.map((n) => `${n} PASS`));
-  assert.equal(lines.at(-1), '79 passed, 0 failed');
-  assert.equal(r.status, 0);
-  assert.equal(r.stderr, '');
-});
+for (const engine of ['jit', 'interp'] as const) {
+  test(`riscv-tests (rv32ui/um/ua/uc/mi/si, p environment): all 79 pass (${engine === 'jit' ? 'translator, the default' : 'interpreter, the reference'})`, { skip: !existsSync(riscvTests) && `${riscvTests} not found: riscv-tests conformance not run` }, () => {
+    const expected = readdirSync(riscvTests).filter((f) => f.startsWith('rv32')).sort();
+    assert.equal(expected.length, 79, 'the shared folder holds 79 test images');
+    // The tests finish in milliseconds on a working engine; 5 s each only bounds a broken one.
+    const r = hvWith({ HARTVISOR_ENGINE: engine }, 'conformance', riscvTests, '--timeout', '5');
+    const lines = r.stdout.trimEnd().split('\n');
+    const failing = lines.filter((l) => / FAIL /.test(l));
+    assert.deepEqual(failing, [], 'failing tests');
+    assert.deepEqual(lines.slice(0, -1), expected.map((n) => `${n} PASS`));
+    assert.equal(lines.at(-1), '79 passed, 0 failed');
+    assert.equal(r.status, 0);
+    assert.equal(r.stderr, '');
+  });
+}
 
 test('riscv-tests refuse the S-mode options of kvm-unit-tests', () => {
   const dir = mkdtempSync(join(tmp, 'suite-'));

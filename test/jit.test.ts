@@ -30,20 +30,20 @@ function withEnv(name: string, value: string | undefined, body: () => void): voi
   try { body(); } finally { if (saved === undefined) delete process.env[name]; else process.env[name] = saved; }
 }
 
-test('engine selection: the interpreter by default for now, HARTVISOR_ENGINE=jit selects the translator, options win', () => {
+test('engine selection: the translator by default, HARTVISOR_ENGINE=interp selects the interpreter, options win', () => {
   withEnv('HARTVISOR_ENGINE', undefined, () => {
-    assert.equal(defaultEngine(), 'interp');
-    const h = new Hart(new GuestMemory(4096));
-    assert.equal(h.engine, 'interp');
-    assert.equal(h.jitStats, null);
-    assert.equal(new Hart(new GuestMemory(4096), { engine: 'jit' }).engine, 'jit');
-  });
-  withEnv('HARTVISOR_ENGINE', 'jit', () => {
     assert.equal(defaultEngine(), 'jit');
     const h = new Hart(new GuestMemory(4096));
     assert.equal(h.engine, 'jit');
     assert.ok(h.jitStats !== null && h.translator !== null);
     assert.equal(new Hart(new GuestMemory(4096), { engine: 'interp' }).engine, 'interp');
+  });
+  withEnv('HARTVISOR_ENGINE', 'interp', () => {
+    assert.equal(defaultEngine(), 'interp');
+    const h = new Hart(new GuestMemory(4096));
+    assert.equal(h.engine, 'interp');
+    assert.equal(h.jitStats, null);
+    assert.equal(new Hart(new GuestMemory(4096), { engine: 'jit' }).engine, 'jit');
   });
   withEnv('HARTVISOR_JIT_THRESHOLD', '12', () => assert.equal(defaultJitThreshold(), 12));
   withEnv('HARTVISOR_JIT_THRESHOLD', 'nonsense', () => assert.equal(defaultJitThreshold(), DEFAULT_JIT_THRESHOLD));

@@ -127,6 +127,12 @@ export function parseSeed(value: string): number {
   return n;
 }
 
+/** `--engine jit|interp`. */
+export function parseEngine(value: string): 'jit' | 'interp' {
+  if (value === 'jit' || value === 'interp') return value;
+  throw new UsageError(`--engine: expected jit or interp, got '${value}'`);
+}
+
 /** What a guest kernel's unsupported instruction or SBI call does: stop the run, or report it and let the guest go on. */
 export const UNSUPPORTED_POLICIES = ['stop', 'report'] as const;
 export type UnsupportedPolicy = (typeof UNSUPPORTED_POLICIES)[number];

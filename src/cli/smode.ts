@@ -33,6 +33,8 @@ export interface SmodeRunOptions {
   readonly onHartStop: HartStopPolicy;
   /** What an unsupported instruction or SBI call of the guest kernel does (VmConfig.onUnsupported; default stop). */
   readonly onUnsupported?: UnsupportedPolicy;
+  /** Execution engine of the vCPUs (VmConfig.engine; default the translator). */
+  readonly engine?: 'jit' | 'interp';
   /** Scheduling: CPU slots (default one per vCPU), directed yield, pause-loop exiting (hv's defaults when absent). */
   readonly sched?: SmodeSched;
   /** A hotplug schedule started right after boot; `report` gets one line per step (see hotplug-run.ts). */
@@ -114,6 +116,7 @@ export async function runSmodeGuest(image: Uint8Array, opts: SmodeRunOptions): P
     seed: opts.seed,
     onHartStop: opts.onHartStop,
     onUnsupported: opts.onUnsupported ?? 'stop',
+    ...(opts.engine ? { engine: opts.engine } : {}),
     ...opts.sched,
     trace: opts.trace ?? false,
     onOutput: (bytes) => opts.onOutput(bytes),

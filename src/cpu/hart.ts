@@ -9,7 +9,7 @@
  *    common case is one compare and one typed-array access; MMIO, faults and misses take the slow path;
  *  - pages holding decoded code are never entered in the store TLB, so a store to code takes the slow path
  *    and invalidates the decoded page (self-modifying code works; FENCE.I drops every decoded page);
- *  - with engine 'jit' (HARTVISOR_ENGINE=jit) hot loops are translated to JavaScript (jit.ts); `run` then alternates
+ *  - with engine 'jit' (the default; HARTVISOR_ENGINE=interp turns it off) hot loops are translated to JavaScript (jit.ts); `run` then alternates
  *    between translated regions and this interpreter, which stays the reference for everything else and runs
  *    every slow path, trap and system instruction.
  */
@@ -50,12 +50,17 @@ export interface HartOptions {
   /** Guest mode of a KVM-style hypervisor: S-mode ECALLs exit to the host (SBI), there is no M-mode software. */
   sbiMode?: boolean;
   /** 'jit': hot loops are translated to JavaScript (jit.ts), the rest interpreted; 'interp': the interpreter
-   *  only, the reference. The default follows HARTVISOR_ENGINE (see `defaultEngine`; the interpreter for now). */
+   *  only, the reference. The default follows HARTVISOR_ENGINE (see `defaultEngine`: the translator unless it says interp). */
   engine?: Engine;
   /** Engine 'jit': iterations of a loop (backward branches to its head) before it is translated (default:
    *  HARTVISOR_JIT_THRESHOLD, else DEFAULT_JIT_THRESHOLD). Below 8 (tests) every pc the run loop sees is
    *  translated, loop or not. */
   jitThreshold?: number;
+  /**
+   * Run the engine warm-up (warmup.ts) first, once per thread: fewer V8 deoptimizations in long runs, for a few
+   * ms of CPU and a bigger heap. vCPU threads do it while they wait in the spare pool, not here.
+   */
+  warmUp?: boolean;
 }
 
 const TLB_BITS = 8;
@@ -177,8 +182,8 @@ export class Hart {
     this.sbiMode = opts.sbiMode ?? false;
     this.code = new Array(mem.size / PAGE_SIZE);
     this.engine = opts.engine ?? defaultEngine();
-    // The first translating hart of a thread first warms the engine up (warmup.ts).
-    if (this.engine === 'jit') warmUpOnce((m, o) => new Hart(m, o));
+    // On request, the first hart of a thread first warms the engine up (warmup.ts).
+    if (opts.warmUp) warmUpOnce((m, o) => new Hart(m, o));
     const threshold = opts.jitThreshold ?? defaultJitThreshold();
     if (!(Number.isInteger(threshold) && threshold >= 1)) throw new RangeError(`jitThreshold must be a positive integer, got ${threshold}`);
     this.loopHot = this.engine === 'jit' ? threshold : 0;

@@ -81,8 +81,8 @@ const env = (): Env | undefined => (globalThis as { process?: { env?: Env } }).p
  * threads (which inherit the environment) and the CLI all follow it without passing it down.
  */
 export function defaultEngine(): Engine {
-  // Opt-in for now (HARTVISOR_ENGINE=jit): see the issue 9 note for what is left before it becomes the default.
-  return env()?.HARTVISOR_ENGINE === 'jit' ? 'jit' : 'interp';
+  // The translator by default; HARTVISOR_ENGINE=interp (hartvisor run --engine interp) selects the reference.
+  return env()?.HARTVISOR_ENGINE === 'interp' ? 'interp' : 'jit';
 }
 
 /** The default threshold: HARTVISOR_JIT_THRESHOLD when it is a positive integer (a testing and tuning knob),

@@ -6,6 +6,7 @@
  * the engine a slice of instructions, advances guest time from the wall clock (10 MHz timebase), polls HTIF and
  * checks the deadline. It yields to the event loop now and then, so timers and signals keep working.
  */
+import type { Engine } from '../cpu/jit.js';
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import { Exit, Hart } from '../cpu/hart.js';
 import { GuestMemory } from '../cpu/memory.js';
@@ -53,6 +54,8 @@ export interface BareRunResult {
 export interface BareRunOptions {
   /** Guest RAM in MiB (integer, 1..2047); default 128. */
   memoryMiB?: number;
+  /** Execution engine (default: `defaultEngine()`, the translator). */
+  engine?: Engine;
   /** Wall-clock limit in seconds (> 0); default none. */
   timeoutSec?: number;
   /** Receives console output as it is produced, in chunks. */
@@ -78,7 +81,7 @@ export async function runBareMetal(image: Uint8Array, opts: BareRunOptions = {})
   const mem = new GuestMemory(memoryMiB * 1024 * 1024);
   const loaded = loadImage(mem, image);
   const htif = Htif.fromSymbols(mem, loaded.symbols);
-  const hart = new Hart(mem, { hartId: 0 });
+  const hart = new Hart(mem, { hartId: 0, ...(opts.engine ? { engine: opts.engine } : {}) });
   hart.reset(loaded.entry, Priv.M);
 
   const decoder = new TextDecoder('utf-8');

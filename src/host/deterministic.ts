@@ -3,6 +3,7 @@
  * time (instruction counts), so a run with the same seed and inputs is identical instruction for instruction.
  * Guest time advances by instructions executed; when every vCPU is idle it jumps to the next timer deadline.
  */
+import type { Engine } from '../cpu/jit.js';
 import { VcpuCore, Slice, VcpuEnv } from '../hv/vcpu-core.js';
 import { VcpuRegistry } from '../hv/registry.js';
 import { SchedConfig, growPleWindow, onSpin, shrinkPleWindow } from '../hv/scheduler.js';
@@ -29,7 +30,7 @@ export function prng(seed: number): () => number {
 }
 
 /** Scheduling parameters of the deterministic executor: the time slice is counted in guest instructions. */
-export type DetSched = SchedConfig & { quantumInstr: number };
+export type DetSched = SchedConfig & { quantumInstr: number; engine?: Engine };
 
 interface Entry { core: VcpuCore; state: Slice; stopped: boolean; onCpu: boolean; quantum: number; waitSince: number }
 
@@ -75,6 +76,7 @@ export class DeterministicExecutor implements Executor {
     return {
       now: () => this.vtime,
       timeScale: 1 / INSTR_PER_TICK,
+      ...(this.opts.sched.engine ? { engine: this.opts.sched.engine } : {}),
       console: this.view!.consolePort(),
       mmio: this.view!.mmio,
       // Events are delivered between slices, in order, so the interleaving stays deterministic.

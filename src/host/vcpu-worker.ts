@@ -15,6 +15,7 @@ import { Boost, Ctl, Req, RunState, Slot, Spare, SpareState, Stat, VmState } fro
 import { HotplugQueue } from './hotplug-queue.js';
 import { MachineBuffers, MachineView, TIMEBASE_HZ, wallTicks } from './machine.js';
 import { currentThreadId, setThreadNice } from './thread-priority.js';
+import type { Engine } from '../cpu/jit.js';
 
 const SLICE = 1 << 12;
 /** A spinning vCPU gives its host CPU away for this long (ms) unless woken: our sched_yield. */
@@ -26,7 +27,7 @@ interface Assign { id: number; destroyOnStop: boolean; sched: WorkerSched }
  * Scheduling parameters a vCPU thread needs. `niceBase`: the nice value of the hypervisor's own threads;
  * `vcpuNice`: how much lower a thread running guest code goes (thread-priority.ts).
  */
-export type WorkerSched = SchedConfig & { timesliceMs: number; niceBase: number; vcpuNice: number };
+export type WorkerSched = SchedConfig & { timesliceMs: number; niceBase: number; vcpuNice: number; engine?: Engine };
 
 
 const port = parentPort!;
@@ -107,6 +108,7 @@ function runVcpu({ id, destroyOnStop, sched }: Assign): void {
     notifyOwner: () => { Atomics.add(ctl, Ctl.DOORBELL, 1); Atomics.notify(ctl, Ctl.DOORBELL); port.postMessage({ type: 'shutdown' }); },
     warn: (message) => port.postMessage({ type: 'warn', message }),
     hotplug: new HotplugQueue(buffers.hotplug),
+    ...(sched.engine ? { engine: sched.engine } : {}),
     yieldTo: (_self, target) => (sched.directedYield === 'pv' ? (giveCpu(target) > 0 ? 1 : 0) : 0),
   };
   const core = new VcpuCore(view.mem, buffers.ctl, buffers.slots, buffers.stats, id, env);

@@ -5,6 +5,7 @@
  * execute the same code.
  */
 import { Exit, Hart, Mmio } from '../cpu/hart.js';
+import type { Engine } from '../cpu/jit.js';
 import { GuestMemory } from '../cpu/memory.js';
 import { Irq, Mstatus, Priv } from '../cpu/csr.js';
 import { HSM_SUSPEND_NON_RETENTIVE, HSM_SUSPEND_RETENTIVE, SbiError, SbiHost, handleSbiCall } from '../devices/sbi.js';
@@ -49,6 +50,8 @@ export interface VcpuEnv {
   wake(id: number): void;
   /** Ticks per instruction for the time CSR within a slice (0: frozen; the deterministic executor's virtual clock). */
   timeScale?: number;
+  /** Execution engine of this vCPU's hart (default: `defaultEngine()`, the translator). */
+  engine?: Engine;
   /** Wait until vCPU `id` has consumed its requests (its ACK moved past `ackBefore`), if it is inside a slice. */
   waitAck(id: number, ackBefore: number): void;
   /** The VM is shutting down (SRST) or hit a fatal error: tell the owner. */
@@ -105,7 +108,7 @@ export class VcpuCore implements SbiHost {
     this.maxHarts = this.registry.maxVcpus;
     this.base = id * Slot.STRIDE;
     this.sbase = id * STAT_STRIDE;
-    this.hart = new Hart(mem, { hartId: id, mmio: env.mmio, sbiMode: true });
+    this.hart = new Hart(mem, { hartId: id, mmio: env.mmio, sbiMode: true, ...(env.engine ? { engine: env.engine } : {}) });
     this.hart.timeScale = env.timeScale ?? 0;
     this.stopOnUnsupported = Atomics.load(this.ctl, Ctl.ON_UNSUPPORTED) === OnUnsupported.STOP;
     this.hart.stopOnUnsupported = this.stopOnUnsupported;

@@ -7,6 +7,7 @@
  *   const vm = await createVm({ memoryMiB: 64, maxVcpus: 4, image });
  *   const vcpu = await vm.createVcpu(1);  ...  await vcpu.destroy();  await vm.close();
  */
+import type { Engine } from '../cpu/jit.js';
 import { GuestMemory } from '../cpu/memory.js';
 import { buildMachineDtb } from '../boot/devicetree.js';
 import { loadImage } from '../boot/image.js';
@@ -64,6 +65,8 @@ export interface VmConfig {
    * User-mode instructions are always delivered (the guest kernel owns its processes) and named once.
    */
   onUnsupported?: 'stop' | 'report';
+  /** Execution engine of the vCPUs: 'jit' (block translator, the default) or 'interp' (the reference interpreter). */
+  engine?: Engine;
   /** Console output (default: process.stdout). */
   onOutput?: (bytes: Uint8Array) => void;
   /** Warnings about unsupported guest actions (default: stderr). */
@@ -179,6 +182,8 @@ export class Vm {
       if (typeof v === 'number' && (!Number.isFinite(v) || v < 0)) throw new HvError('EINVAL', `${k} must be a non-negative number, got ${v}`);
     }
     if (!['off', 'on', 'pv'].includes(sched.directedYield)) throw new HvError('EINVAL', `directed yield must be off, on or pv, got ${sched.directedYield}`);
+    const engine = config.engine;
+    if (engine !== undefined && engine !== 'jit' && engine !== 'interp') throw new HvError('EINVAL', `engine must be 'jit' or 'interp', got ${String(engine)}`);
     const onUnsupported = config.onUnsupported ?? 'stop';
     if (onUnsupported !== 'stop' && onUnsupported !== 'report') throw new HvError('EINVAL', `onUnsupported must be 'stop' or 'report', got ${String(onUnsupported)}`);
     const vcpuNice = config.vcpuNice ?? DEFAULT_VCPU_NICE;
@@ -203,11 +208,11 @@ export class Vm {
     const listener = (ev: ExecutorEvent) => this.onEvent(ev);
     const destroyOnStop = (config.onHartStop ?? 'destroy') === 'destroy';
     this.executor = config.executor === 'deterministic'
-      ? new DeterministicExecutor(this.buffers, listener, { destroyOnStop, seed: config.seed ?? 1, sched: { ...sched, quantumInstr: config.quantumInstr ?? 200_000 } })
+      ? new DeterministicExecutor(this.buffers, listener, { destroyOnStop, seed: config.seed ?? 1, sched: { ...sched, quantumInstr: config.quantumInstr ?? 200_000, engine } })
       // Warm spare threads make vCPU creation fast (a Node worker takes tens of ms to boot); a guest that starts
       // all its harts at once should not wait for thread start-up.
       : new ThreadedExecutor(this.buffers, listener, {
-        destroyOnStop, spares: Math.min(this.maxVcpus - 1, 4) || 1, sched: { ...sched, timesliceMs: config.timesliceMs ?? 4, vcpuNice },
+        destroyOnStop, spares: Math.min(this.maxVcpus - 1, 4) || 1, sched: { ...sched, timesliceMs: config.timesliceMs ?? 4, vcpuNice, engine },
       });
     this.drainTimer = setInterval(() => {
       this.drainConsole();

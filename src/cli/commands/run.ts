@@ -14,10 +14,11 @@ import type { HotplugStep } from '../../hv/vm.js';
 import { formatStatsTable } from '../../report/sampler.js';
 import { buildChromeTrace, serializeChromeTrace } from '../../report/trace-json.js';
 import {
-  MAX_PLE_VALUE, MAX_VCPUS, expectPositionals, parseCommandLine, parseDirectedYield, parseExecutor, parseHartStopPolicy, parseUnsupportedPolicy,
+  MAX_PLE_VALUE, MAX_VCPUS, expectPositionals, parseCommandLine, parseDirectedYield, parseExecutor, parseHartStopPolicy, parseUnsupportedPolicy, parseEngine,
   parseMemoryMiB, parsePcpus, parsePleValue, parseSeed, parseTimeoutSec, parseVcpuCount,
 } from '../args.js';
 import type { ExecutorName, HartStopPolicy, UnsupportedPolicy } from '../args.js';
+import type { Engine } from '../../cpu/jit.js';
 import { byteWriter } from '../command.js';
 import type { Command, Io } from '../command.js';
 import { InputError, UsageError } from '../errors.js';
@@ -46,6 +47,8 @@ export interface RunConfig {
   readonly onHartStop: HartStopPolicy;
   /** S-mode: what the guest kernel's unsupported instructions and SBI calls do (`--on-unsupported`). */
   readonly onUnsupported: UnsupportedPolicy;
+  /** The execution engine (`--engine`); undefined: the default (the translator, or HARTVISOR_ENGINE). */
+  readonly engine: Engine | undefined;
   /** S-mode: CPU slots, directed yield and pause-loop exiting; hv's defaults for what is absent. */
   readonly sched: SmodeSched;
   /** S-mode: the hotplug schedule, parsed (compact form) or still to be read from a JSON file (`@file`). */
@@ -61,6 +64,7 @@ export interface RunConfig {
 const OPTIONS = {
   memory: { type: 'string' },
   timeout: { type: 'string' },
+  engine: { type: 'string' },
   vcpus: { type: 'string' },
   'max-vcpus': { type: 'string' },
   append: { type: 'string' },
@@ -86,7 +90,7 @@ const SMODE_ONLY = [
   'ple-gap', 'ple-window', 'ple-grow', 'ple-shrink', 'hotplug', 'trace', 'stats',
 ] as const;
 
-const HELP = `Usage: hartvisor run IMAGE [--vcpus N] [--max-vcpus M] [--append ARGS] [--memory MiB]
+const HELP = `Usage: hartvisor run IMAGE [--vcpus N] [--max-vcpus M] [--append ARGS] [--memory MiB] [--engine jit|interp]
                     [--executor threads|deterministic] [--seed N]
                     [--on-hart-stop destroy|keep] [--on-unsupported stop|report] [--timeout SECONDS] [--bare]
                     [--pcpus K] [--directed-yield off|on|pv] [--ple-gap N] [--ple-window N]
@@ -115,6 +119,8 @@ Options:
   --vcpus N             S-mode: harts of the machine, 1-${MAX_VCPUS} (default 1)
   --max-vcpus M         S-mode: most vCPUs the VM may have, N-${MAX_VCPUS} (default N)
   --append ARGS         S-mode: kernel command line (device tree /chosen/bootargs)
+  --engine E            jit (guest code translated to JavaScript, the default) or interp (the
+                        reference interpreter); HARTVISOR_ENGINE sets the same
   --memory MiB          guest RAM in MiB, 1-${MAX_MEMORY_MIB} (default ${DEFAULT_SMODE_MEMORY_MIB} S-mode, ${DEFAULT_BARE_MEMORY_MIB} bare metal)
   --executor KIND       S-mode: threads (one thread per vCPU, the default) or deterministic
                         (all vCPUs on one thread, interleaved by a seeded scheduler in
@@ -209,6 +215,7 @@ export function parseRunArgs(args: string[]): RunConfig | 'help' {
     seed: values.seed === undefined ? 1 : parseSeed(values.seed),
     onHartStop: values['on-hart-stop'] === undefined ? 'destroy' : parseHartStopPolicy(values['on-hart-stop']),
     onUnsupported: values['on-unsupported'] === undefined ? 'stop' : parseUnsupportedPolicy(values['on-unsupported']),
+    engine: values.engine === undefined ? undefined : parseEngine(values.engine),
     sched,
     hotplug,
     tracePath: values.trace,
@@ -275,6 +282,7 @@ async function runBare(config: RunConfig, image: Uint8Array, io: Io): Promise<nu
   try {
     result = await runBareMetal(image, {
       memoryMiB: config.memoryMiB ?? DEFAULT_BARE_MEMORY_MIB,
+      engine: config.engine,
       timeoutSec: config.timeoutSec,
       onOutput: (s) => { io.out(s); if (s) report.console(s.endsWith('\n') ? 0x0a : 0); },
     });
@@ -329,6 +337,7 @@ async function runSmode(config: RunConfig, image: Uint8Array, io: Io): Promise<n
       seed: config.seed,
       onHartStop: config.onHartStop,
       onUnsupported: config.onUnsupported,
+      engine: config.engine,
       sched: config.sched,
       hotplug: steps ? { steps, report: (line) => report.line(line) } : undefined,
       trace: config.tracePath !== undefined,

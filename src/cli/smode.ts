@@ -117,6 +117,8 @@ export async function runSmodeGuest(image: Uint8Array, opts: SmodeRunOptions): P
     onHartStop: opts.onHartStop,
     onUnsupported: opts.onUnsupported ?? 'stop',
     ...(opts.engine ? { engine: opts.engine } : {}),
+    // One guest for the VM's whole life: warm spare threads make the run faster (VmConfig.warmUp).
+    warmUp: true,
     ...opts.sched,
     trace: opts.trace ?? false,
     onOutput: (bytes) => opts.onOutput(bytes),

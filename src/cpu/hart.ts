@@ -58,7 +58,7 @@ export interface HartOptions {
   jitThreshold?: number;
   /**
    * Run the engine warm-up (warmup.ts) first, once per thread: fewer V8 deoptimizations in long runs, for a few
-   * ms of CPU and a bigger heap. vCPU threads do it while they wait in the spare pool, not here.
+   * ms of CPU. vCPU threads do it while they wait in the spare pool (VmConfig.warmUp), not here.
    */
   warmUp?: boolean;
 }
@@ -183,7 +183,7 @@ export class Hart {
     this.code = new Array(mem.size / PAGE_SIZE);
     this.engine = opts.engine ?? defaultEngine();
     // On request, the first hart of a thread first warms the engine up (warmup.ts).
-    if (opts.warmUp) warmUpOnce((m, o) => new Hart(m, o));
+    if (opts.warmUp) warmUpOnce((m, o) => new Hart(m, o), this.engine);
     const threshold = opts.jitThreshold ?? defaultJitThreshold();
     if (!(Number.isInteger(threshold) && threshold >= 1)) throw new RangeError(`jitThreshold must be a positive integer, got ${threshold}`);
     this.loopHot = this.engine === 'jit' ? threshold : 0;

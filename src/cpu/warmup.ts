@@ -11,6 +11,7 @@
  */
 import { GuestMemory } from './memory.js';
 import type { Hart, HartOptions, Mmio } from './hart.js';
+import type { Engine } from './jit.js';
 
 // A minimal RV32 encoder (formats from the unprivileged spec), enough for the program below.
 const r = (f7: number, rs2: number, rs1: number, f3: number, rd: number, op: number): number =>
@@ -117,15 +118,16 @@ let done = false;
 
 /**
  * Runs the warm-up once per thread (later calls return at once). `make` builds a hart (the caller passes the Hart
- * constructor, which cannot be imported here without a cycle).
+ * constructor, which cannot be imported here without a cycle). `engine`: warm only that engine's run loop.
  */
-export function warmUpOnce(make: (mem: GuestMemory, opts: HartOptions) => Hart): void {
+export function warmUpOnce(make: (mem: GuestMemory, opts: HartOptions) => Hart, engine?: Engine): void {
   if (done) return;
   done = true;
   const { bytes, start } = program();
-  // Both run loops: the interpreter alone, and the translating engine's (with a threshold no loop reaches, so
+  // The run loops: the interpreter alone, and the translating engine's (with a threshold no loop reaches, so
   // nothing is compiled, but the interpreter counts loop iterations as it does there).
-  for (const opts of [{ engine: 'interp' }, { engine: 'jit', jitThreshold: 1 << 30 }] as const) {
+  const loops = [{ engine: 'interp' }, { engine: 'jit', jitThreshold: 1 << 30 }] as const;
+  for (const opts of loops.filter((l) => engine === undefined || l.engine === engine)) {
     const mem = new GuestMemory(RAM);
     mem.u8.set(bytes);
     const h = make(mem, { ...opts, mmio: DEVICE_STUB });

@@ -15,7 +15,9 @@ import { Boost, Ctl, Req, RunState, Slot, Spare, SpareState, Stat, VmState } fro
 import { HotplugQueue } from './hotplug-queue.js';
 import { MachineBuffers, MachineView, TIMEBASE_HZ, wallTicks } from './machine.js';
 import { currentThreadId, setThreadNice } from './thread-priority.js';
-import type { Engine } from '../cpu/jit.js';
+import { defaultEngine, type Engine } from '../cpu/jit.js';
+import { Hart } from '../cpu/hart.js';
+import { warmUpOnce } from '../cpu/warmup.js';
 
 const SLICE = 1 << 12;
 /** A spinning vCPU gives its host CPU away for this long (ms) unless woken: our sched_yield. */
@@ -27,7 +29,7 @@ interface Assign { id: number; destroyOnStop: boolean; sched: WorkerSched }
  * Scheduling parameters a vCPU thread needs. `niceBase`: the nice value of the hypervisor's own threads;
  * `vcpuNice`: how much lower a thread running guest code goes (thread-priority.ts).
  */
-export type WorkerSched = SchedConfig & { timesliceMs: number; niceBase: number; vcpuNice: number; engine?: Engine };
+export type WorkerSched = SchedConfig & { timesliceMs: number; niceBase: number; vcpuNice: number; engine?: Engine; warmUp?: boolean };
 
 
 const port = parentPort!;
@@ -39,6 +41,8 @@ const tid = currentThreadId();
 if (data.bootLow) setThreadNice(tid, data.sched.niceBase + data.sched.vcpuNice);
 Atomics.store(spare, Spare.TID, tid);
 
+// VmConfig.warmUp: warm the engine up now, in the background, rather than never (see warmup.ts and vm.ts).
+if (data.sched.warmUp) warmUpOnce((m, o) => new Hart(m, o), data.sched.engine ?? defaultEngine());
 // Warm spare: modules are loaded and compiled; sleep until assigned a vCPU (or told to quit).
 while (Atomics.load(spare, Spare.STATE) === SpareState.IDLE) Atomics.wait(spare, Spare.STATE, SpareState.IDLE, 1000);
 if (Atomics.load(spare, Spare.STATE) === SpareState.ASSIGNED) {

@@ -35,6 +35,10 @@ export interface SmodeRunOptions {
   readonly onUnsupported?: UnsupportedPolicy;
   /** Execution engine of the vCPUs (VmConfig.engine; default the translator). */
   readonly engine?: 'jit' | 'interp';
+  /** VmConfig.warmUp (default true: one guest for the VM's life); short test runs turn it off. */
+  readonly warmUp?: boolean;
+  /** Called as soon as the guest has ended (before the VM is closed), with how. */
+  onEnded?(reason: 'shutdown' | 'fatal' | 'closed' | 'stalled'): void;
   /** Scheduling: CPU slots (default one per vCPU), directed yield, pause-loop exiting (hv's defaults when absent). */
   readonly sched?: SmodeSched;
   /** A hotplug schedule started right after boot; `report` gets one line per step (see hotplug-run.ts). */
@@ -118,7 +122,7 @@ export async function runSmodeGuest(image: Uint8Array, opts: SmodeRunOptions): P
     onUnsupported: opts.onUnsupported ?? 'stop',
     ...(opts.engine ? { engine: opts.engine } : {}),
     // One guest for the VM's whole life: warm spare threads make the run faster (VmConfig.warmUp).
-    warmUp: true,
+    warmUp: opts.warmUp ?? true,
     ...opts.sched,
     trace: opts.trace ?? false,
     onOutput: (bytes) => opts.onOutput(bytes),
@@ -143,7 +147,10 @@ export async function runSmodeGuest(image: Uint8Array, opts: SmodeRunOptions): P
     const hotplug = opts.hotplug ? runHotplugSchedule(vm, opts.hotplug.steps, opts.hotplug.report) : null;
     const started = performance.now();
     ending = await new Promise<Ending>((resolve) => {
-      void vm.wait().then((e) => resolve(e.reason === 'shutdown' ? { reason: 'shutdown', exitCode: e.exitCode } : { reason: e.reason }));
+      void vm.wait().then((e) => {
+        opts.onEnded?.(e.reason);
+        resolve(e.reason === 'shutdown' ? { reason: 'shutdown', exitCode: e.exitCode } : { reason: e.reason });
+      });
       if (opts.timeoutSec !== undefined) timer = setTimeout(() => resolve({ reason: 'timeout' }), opts.timeoutSec * 1000);
       if (opts.connect) {
         disconnect = opts.connect({

@@ -118,9 +118,10 @@ let done = false;
 
 /**
  * Runs the warm-up once per thread (later calls return at once). `make` builds a hart (the caller passes the Hart
- * constructor, which cannot be imported here without a cycle). `engine`: warm only that engine's run loop.
+ * constructor, which cannot be imported here without a cycle). `engine`: warm only that engine's run loop; `stop`:
+ * checked between rounds, ends the warm-up early (a spare thread handed a vCPU or told to quit).
  */
-export function warmUpOnce(make: (mem: GuestMemory, opts: HartOptions) => Hart, engine?: Engine): void {
+export function warmUpOnce(make: (mem: GuestMemory, opts: HartOptions) => Hart, engine?: Engine, stop: () => boolean = () => false): void {
   if (done) return;
   done = true;
   const { bytes, start } = program();
@@ -137,7 +138,7 @@ export function warmUpOnce(make: (mem: GuestMemory, opts: HartOptions) => Hart, 
     h.pleGap = 8;
     h.pleWindow = 16;
     h.reset(start, 3);
-    for (let k = 0; k < 200; k++) {
+    for (let k = 0; k < 200 && !stop(); k++) {
       if (k % 50 === 7) h.mip |= 1 << 7; // an interrupt now and then
       h.run(1 + (k * 37) % 61);
     }

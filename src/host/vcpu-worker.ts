@@ -42,7 +42,9 @@ if (data.bootLow) setThreadNice(tid, data.sched.niceBase + data.sched.vcpuNice);
 Atomics.store(spare, Spare.TID, tid);
 
 // VmConfig.warmUp: warm the engine up now, in the background, rather than never (see warmup.ts and vm.ts).
-if (data.sched.warmUp) warmUpOnce((m, o) => new Hart(m, o), data.sched.engine ?? defaultEngine());
+if (data.sched.warmUp) {
+  warmUpOnce((m, o) => new Hart(m, o), data.sched.engine ?? defaultEngine(), () => Atomics.load(spare, Spare.STATE) !== SpareState.IDLE);
+}
 // Warm spare: modules are loaded and compiled; sleep until assigned a vCPU (or told to quit).
 while (Atomics.load(spare, Spare.STATE) === SpareState.IDLE) Atomics.wait(spare, Spare.STATE, SpareState.IDLE, 1000);
 if (Atomics.load(spare, Spare.STATE) === SpareState.ASSIGNED) {

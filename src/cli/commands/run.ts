@@ -345,6 +345,8 @@ async function runSmode(config: RunConfig, image: Uint8Array, io: Io): Promise<n
       timeoutSec: config.timeoutSec,
       onOutput: (bytes) => { write(bytes); report.console(bytes.at(-1)); },
       onWarn: (message) => { warnings.push(message); warningTimer ??= setTimeout(flushWarnings, WARNING_DELAY_MS); },
+      // A fatal end: its cause is the last warning, reported once below in the "guest fault" line.
+      onEnded: (reason) => { if (reason === 'fatal') { clearTimeout(warningTimer); warningTimer = undefined; } },
       connect: io.connectConsole ? (link) => io.connectConsole!(link) : undefined,
     });
   } catch (err) {

@@ -186,6 +186,8 @@ export const kvmUnitTests: SuiteKind<KvmTestCase> = {
         onHartStop: 'destroy',
         // The suite probes unsupported SBI functions and executes illegal instructions on purpose.
         onUnsupported: 'report',
+        // Short runs with tight timing windows: no background engine warm-up competing for the cores.
+        warmUp: false,
         timeoutSec,
         onOutput: (bytes) => { report.push(bytes); opts.echo?.(bytes); },
         onWarn: opts.warn,

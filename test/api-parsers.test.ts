@@ -39,16 +39,17 @@ describe('PUT /vm parser', () => {
       kind: 'boot-vm',
       config: {
         imagePath: 'k.bin', memoryMiB: DEFAULT_MEMORY_MIB, vcpus: 1, maxVcpus: 1, cpuSlots: 1, bootArgs: '',
-        executor: 'threads', seed: 1, directedYield: DEFAULT_SCHED.directedYield, onHartStop: 'destroy',
+        executor: 'threads', seed: 1, directedYield: DEFAULT_SCHED.directedYield, onHartStop: 'destroy', onUnsupported: 'stop',
       },
     });
     const a = put({ image: 'k', vcpus: 3 }) as Extract<VmmAction, { kind: 'boot-vm' }>;
     assert.deepEqual([a.config.vcpus, a.config.maxVcpus, a.config.cpuSlots], [3, 3, 3]);
-    const b = put({ image: 'k', vcpus: 2, max_vcpus: 8, cpu_slots: 2, seed: 0, executor: 'deterministic', directed_yield: 'pv', on_hart_stop: 'keep', boot_args: 'a=b', memory_mib: 2047 }) as Extract<VmmAction, { kind: 'boot-vm' }>;
+    const b = put({ image: 'k', vcpus: 2, max_vcpus: 8, cpu_slots: 2, seed: 0, executor: 'deterministic', directed_yield: 'pv', on_hart_stop: 'keep', boot_args: 'a=b', memory_mib: 2047, on_unsupported: 'report', engine: 'interp' }) as Extract<VmmAction, { kind: 'boot-vm' }>;
     assert.deepEqual(b.config, {
       imagePath: 'k', memoryMiB: 2047, vcpus: 2, maxVcpus: 8, cpuSlots: 2, bootArgs: 'a=b',
-      executor: 'deterministic', seed: 0, directedYield: 'pv', onHartStop: 'keep',
+      executor: 'deterministic', seed: 0, directedYield: 'pv', onHartStop: 'keep', onUnsupported: 'report', engine: 'interp',
     });
+    bad(() => put({ image: 'k', engine: 'qemu' }), /'engine' must be one of jit, interp/);
   });
 
   it('refuses anything outside the schema, naming the field', () => {

@@ -37,6 +37,9 @@ export interface BootConfig {
   readonly seed: number;
   readonly directedYield: DirectedYield;
   readonly onHartStop: 'destroy' | 'keep';
+  readonly onUnsupported: 'stop' | 'report';
+  /** Execution engine; absent: the default (the translator). */
+  readonly engine?: 'jit' | 'interp';
 }
 
 /** Everything the API can ask of the VMM. */

@@ -107,6 +107,8 @@ export class ApiController {
         seed: config.seed,
         directedYield: config.directedYield,
         onHartStop: config.onHartStop,
+        onUnsupported: config.onUnsupported,
+        ...(config.engine ? { engine: config.engine } : {}),
         onOutput: (bytes) => this.onOutput(bytes),
         onWarn: (message) => this.onWarn(message),
       });

@@ -31,6 +31,8 @@ export const VM_CONFIG_SCHEMA = {
     seed: { type: 'integer', minimum: 0, maximum: 0xffff_ffff, description: 'Scheduler seed of the deterministic executor (default 1).' },
     directed_yield: { type: 'string', enum: ['off', 'on', 'pv'], description: `Directed yield on pause-loop exits (default ${DEFAULT_SCHED.directedYield}); pv also serves the guest's YIELD_TO.` },
     on_hart_stop: { type: 'string', enum: ['destroy', 'keep'], description: 'What SBI HSM hart_stop does to a vCPU: destroy it (default) or keep it, stopped.' },
+    on_unsupported: { type: 'string', enum: ['stop', 'report'], description: 'A guest kernel instruction or SBI call hartvisor lacks: stop the VM as a guest fault (default), or report it and let the guest handle it.' },
+    engine: { type: 'string', enum: ['jit', 'interp'], description: 'Execution engine: jit (block translator, default) or interp (the reference interpreter).' },
   },
   required: ['image'],
 } as const satisfies ObjectSchema;
@@ -64,6 +66,8 @@ export function parsePutVm(req: ApiRequest): VmmAction {
     seed: v.seed ?? 1,
     directedYield: v.directed_yield ?? DEFAULT_SCHED.directedYield,
     onHartStop: v.on_hart_stop ?? 'destroy',
+    onUnsupported: v.on_unsupported ?? 'stop',
+    ...(v.engine ? { engine: v.engine } : {}),
   };
   return { kind: 'boot-vm', config };
 }

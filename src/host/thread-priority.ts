@@ -12,6 +12,7 @@
  */
 import { readFileSync, readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
+import { Boost, Spare } from './layout.js';
 
 /** The calling thread's kernel thread id, or 0 where the platform does not tell (not Linux). */
 export function currentThreadId(): number {
@@ -54,5 +55,42 @@ export function canRaiseTo(target: number): boolean {
     return lim !== null && 20 - Number(lim[1]) <= target;
   } catch {
     return false;
+  }
+}
+
+/**
+ * A vCPU thread's side of the protocol: it stays at the hypervisor's priority until its first slice of guest code
+ * (creation latency), then runs `low`. The owner lifts it and says so in its Spare.BOOST word: SLICE lasts until
+ * the vCPU idles or one time slice has passed, HELD until the owner lets go.
+ */
+export class VcpuThreadPriority {
+  private lowered: boolean;
+  private boostUntil = 0;
+
+  constructor(private readonly spare: Int32Array, private readonly tid: number, private readonly low: number,
+    private readonly sliceMs: number, enabled: boolean) {
+    this.lowered = !enabled || tid === 0;
+  }
+
+  /** After each slice: `ranGuest` false while the vCPU waits to be started, `idle` when it went to sleep. */
+  afterSlice(ranGuest: boolean, idle: boolean): void {
+    if (!this.lowered) {
+      if (ranGuest) { this.lowered = true; this.lower(); }
+      return;
+    }
+    const boost = Atomics.load(this.spare, Spare.BOOST);
+    if (boost === Boost.HELD) this.boostUntil = 0;
+    else if (boost === Boost.SLICE) {
+      const now = performance.now();
+      if (this.boostUntil === 0) this.boostUntil = now + this.sliceMs;
+      else if (now >= this.boostUntil || idle) this.lower();
+    }
+  }
+
+  private lower(): void {
+    // ORDER: BOOST is cleared before the priority drops; the owner lifts first and then sets BOOST.
+    Atomics.store(this.spare, Spare.BOOST, Boost.NONE);
+    this.boostUntil = 0;
+    setThreadNice(this.tid, this.low);
   }
 }

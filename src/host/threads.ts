@@ -31,8 +31,9 @@ export class ThreadedExecutor implements Executor {
   private readonly exiting = new Set<Promise<void>>();
   private readonly gone = new Map<number, Promise<number>>();
   private closed = false;
-  /** The nice value of the hypervisor's threads; false once lifting a vCPU thread was refused (no privilege). */
+  /** The nice value of the hypervisor's threads. */
   private readonly niceBase = processNice();
+  /** Whether vCPU threads can be lifted back to `niceBase`; false once the kernel refused (no privilege). */
   private canBoost: boolean;
 
   /** The VM's buffers, dropped at close so that a closed executor keeps no guest RAM alive. */
@@ -75,7 +76,7 @@ export class ThreadedExecutor implements Executor {
     const sp = this.spares.shift() ?? this.spawn();
     const w = sp.worker;
     // A spare boots and waits at the guests' priority (it is background work) and is lifted when it gets a vCPU.
-    if (this.canBoost) this.lift(sp);
+    this.lift(sp);
     // ORDER: the id is stored before the state that hands it over; the notify wakes the sleeping spare at once.
     Atomics.store(sp.ctl, Spare.ID, id);
     Atomics.store(sp.ctl, Spare.STATE, SpareState.ASSIGNED);

@@ -11,10 +11,10 @@ import { VcpuRegistry } from '../hv/registry.js';
 import { SchedConfig, growPleWindow, onSpin, shrinkPleWindow } from '../hv/scheduler.js';
 import { CpuSlots } from './cpu-slots.js';
 import { TraceKind, TraceRing } from './trace.js';
-import { Boost, Ctl, Req, RunState, Slot, Spare, SpareState, Stat, VmState } from './layout.js';
+import { Ctl, Req, RunState, Slot, Spare, SpareState, Stat, VmState } from './layout.js';
 import { HotplugQueue } from './hotplug-queue.js';
 import { MachineBuffers, MachineView, TIMEBASE_HZ, wallTicks } from './machine.js';
-import { currentThreadId, setThreadNice } from './thread-priority.js';
+import { VcpuThreadPriority, currentThreadId, setThreadNice } from './thread-priority.js';
 import { defaultEngine, type Engine } from '../cpu/jit.js';
 import { Hart } from '../cpu/hart.js';
 import { warmUpOnce } from '../cpu/warmup.js';
@@ -150,16 +150,8 @@ function runVcpu({ id, destroyOnStop, sched }: Assign): void {
     if (cpus && cpu >= 0) { cpus.release(id, cpu); cpu = -1; traceEv(TraceKind.CPU, -1); }
   };
 
-  // Priority: the thread stays at the hypervisor's priority until its first slice of guest code (creation latency), then
-  // runs guest code `vcpuNice` lower; a boost from the owner lasts until the vCPU idles or one time slice is over.
-  const lowNice = sched.niceBase + sched.vcpuNice;
-  let lowered = sched.vcpuNice === 0 || tid === 0;
-  let boostUntil = 0;
-  const lower = (): void => {
-    Atomics.store(spare, Spare.BOOST, 0);
-    boostUntil = 0;
-    setThreadNice(tid, lowNice);
-  };
+  // Lowered once it has run guest code; lifted by the owner when it has host work to act on (thread-priority.ts).
+  const priority = new VcpuThreadPriority(spare, tid, sched.niceBase + sched.vcpuNice, sched.timesliceMs, sched.vcpuNice > 0);
 
   let stopped = false;
   for (;;) {
@@ -181,16 +173,7 @@ function runVcpu({ id, destroyOnStop, sched }: Assign): void {
     if (cpus && cpu < 0 && !acquireCpu()) break;
     setRun(RunState.RUNNING);
     const s = core.runSlice(SLICE);
-    if (!lowered) { if (s !== Slice.PARKED) { lowered = true; lower(); } }
-    else {
-      const boost = Atomics.load(spare, Spare.BOOST);
-      if (boost === Boost.HELD) boostUntil = 0;
-      else if (boost === Boost.SLICE) {
-        const now = performance.now();
-        if (boostUntil === 0) boostUntil = now + sched.timesliceMs;
-        else if (now >= boostUntil || s === Slice.IDLE) lower();
-      }
-    }
+    priority.afterSlice(s !== Slice.PARKED, s === Slice.IDLE);
     switch (s) {
       case Slice.CONTINUE:
         if (cpus && performance.now() >= quantumEnd) {

@@ -99,7 +99,9 @@ export class ThreadedExecutor implements Executor {
     w.on('message', (m: { type: string; id?: number; message?: string }) => {
       switch (m.type) {
         case 'start-request': this.listener({ kind: 'start-request', id: m.id! }); break;
-        case 'stopped': this.listener({ kind: 'stopped', id: m.id! }); break;
+        // Only while this thread still runs the vCPU: once removed (the owner may destroy a stopped vCPU before this
+        // message arrives), a late 'stopped' must not reach a vCPU created again with the same id.
+        case 'stopped': if (this.running.get(id)?.worker === w) this.listener({ kind: 'stopped', id: m.id! }); break;
         case 'shutdown': this.listener({ kind: 'shutdown' }); break;
         case 'warn': this.listener({ kind: 'warn', message: m.message! }); break;
         case 'error': this.listener({ kind: 'error', message: m.message! }); break;

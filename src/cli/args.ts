@@ -110,11 +110,16 @@ export function parseVcpuCount(option: string, value: string): number {
 export const EXECUTORS = ['threads', 'deterministic'] as const;
 export type ExecutorName = (typeof EXECUTORS)[number];
 
+/** One of a fixed set of words, else a usage error naming the option and the choices. */
+function parseChoice<T extends string>(option: string, choices: readonly T[], value: string): T {
+  const found = choices.find((c) => c === value);
+  if (!found) throw new UsageError(`${option}: expected one of ${choices.join(', ')}, got '${value}'`);
+  return found;
+}
+
 /** `--executor threads|deterministic`. */
 export function parseExecutor(value: string): ExecutorName {
-  const found = EXECUTORS.find((e) => e === value);
-  if (!found) throw new UsageError(`--executor: expected one of ${EXECUTORS.join(', ')}, got '${value}'`);
-  return found;
+  return parseChoice('--executor', EXECUTORS, value);
 }
 
 /** Largest --seed: the deterministic scheduler's PRNG takes a 32-bit seed. */
@@ -139,9 +144,7 @@ export type UnsupportedPolicy = (typeof UNSUPPORTED_POLICIES)[number];
 
 /** `--on-unsupported stop|report`. */
 export function parseUnsupportedPolicy(value: string): UnsupportedPolicy {
-  const found = UNSUPPORTED_POLICIES.find((p) => p === value);
-  if (!found) throw new UsageError(`--on-unsupported: expected one of ${UNSUPPORTED_POLICIES.join(', ')}, got '${value}'`);
-  return found;
+  return parseChoice('--on-unsupported', UNSUPPORTED_POLICIES, value);
 }
 
 /** What HSM hart_stop does to a vCPU: 'destroy' frees it (and its thread), 'keep' parks it stopped. */
@@ -150,9 +153,7 @@ export type HartStopPolicy = (typeof HART_STOP_POLICIES)[number];
 
 /** `--on-hart-stop destroy|keep`. */
 export function parseHartStopPolicy(value: string): HartStopPolicy {
-  const found = HART_STOP_POLICIES.find((p) => p === value);
-  if (!found) throw new UsageError(`--on-hart-stop: expected one of ${HART_STOP_POLICIES.join(', ')}, got '${value}'`);
-  return found;
+  return parseChoice('--on-hart-stop', HART_STOP_POLICIES, value);
 }
 
 /** `--pcpus K`: CPU slots the vCPUs share, a whole number from 1 to MAX_VCPUS. */
@@ -168,9 +169,7 @@ export type DirectedYieldPolicy = (typeof DIRECTED_YIELD_POLICIES)[number];
 
 /** `--directed-yield off|on|pv`. */
 export function parseDirectedYield(value: string): DirectedYieldPolicy {
-  const found = DIRECTED_YIELD_POLICIES.find((p) => p === value);
-  if (!found) throw new UsageError(`--directed-yield: expected one of ${DIRECTED_YIELD_POLICIES.join(', ')}, got '${value}'`);
-  return found;
+  return parseChoice('--directed-yield', DIRECTED_YIELD_POLICIES, value);
 }
 
 /** Largest PLE gap, window, grow or shrink value: KVM's window cap (ple_window_max). */

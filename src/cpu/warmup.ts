@@ -1,13 +1,15 @@
 /**
  * Engine warm-up: the first hart made in a thread first runs a small synthetic program on a throwaway hart, so that
- * V8 has seen every path of the interpreter run (every opcode, the slow paths of loads, stores and fetches, Sv32
- * walks, MMIO, traps, CSRs, xRET, interrupts) before it optimizes it.
+ * V8 has seen every path of the interpreter run (every opcode, backward branches of each kind, the slow paths of
+ * loads, stores and fetches, a fetch fault, an instruction straddling two pages, a store into code, a PAUSE spin,
+ * Sv32 walks, MMIO, traps, CSRs in M- and S-mode, xRET, WFI, interrupts, and a translated loop's entry point)
+ * before it optimizes it.
  *
  * Why: the interpreter is one large function. V8 optimizes it once it is hot, and deoptimizes the optimized code
- * the first time a path that had never run is taken ("insufficient type feedback"); each time it then runs
- * unoptimized until V8 has compiled it again on its background thread. A Linux boot took a dozen such rounds per
- * thread, which on a machine with few cores costs the vCPU threads about a tenth of their time. The warm-up
- * costs a few milliseconds per thread and changes nothing a guest can see: it has its own memory and hart.
+ * the first time a path that had never run is taken ("insufficient type feedback"); it then runs unoptimized until
+ * V8 has compiled it again on a background thread, ~50 ms of CPU each time. A 4-vCPU Linux boot compiled it about
+ * 40 times (2 s of CPU on a 2-core machine); with this program, once per thread. The warm-up costs ~10 ms per
+ * thread and changes nothing a guest can see: it has its own memory and hart.
  */
 import { GuestMemory } from './memory.js';
 import type { Hart, HartOptions, Mmio } from './hart.js';
@@ -35,6 +37,8 @@ const BASE = 0x80000000;
 const RAM = 64 * 1024;
 const DATA = BASE + 0x8000;
 const DEVICE = 0x10000000;
+/** A page boundary inside the program's RAM, below the page table, for the straddling instruction. */
+const STRADDLE = BASE + 0x6000;
 // Registers: x5-x7 and x10-x17 are scratch; x8 points at data, x9 at the device, x18 counts loops.
 const T0 = 5, T1 = 6, T2 = 7, S0 = 8, S1 = 9, A0 = 10, A1 = 11, A2 = 12, A3 = 13, A4 = 14, S2 = 18, T3 = 28;
 
@@ -53,8 +57,10 @@ function program(): { bytes: Uint8Array; start: number } {
   const here = (): number => BASE + out.length;
   // Trap vector at BASE: an interrupt silences interrupts; an ECALL from S-mode returns to M-mode; any other
   // exception skips the trapping instruction (all of them are 32-bit).
-  w(csr(2, T2, 0x342, 0), b(32, 0, T2, 4)); // csrr t2, mcause; blt t2, x0, intr
-  w(i(-9, T2, 0, T2, 0x13), b(8, 0, T2, 1), csr(2, 0, 0x300, T3)); // if mcause == 9: MPP = M
+  // A fetch fault (cause 1) returns to ra.
+  w(csr(2, T2, 0x342, 0), b(48, 0, T2, 4)); // csrr t2, mcause; blt t2, x0, intr
+  w(i(-1, T2, 0, T2, 0x13), b(12, 0, T2, 1), csr(1, 0, 0x341, 1), 0x30200073); // if mcause == 1: mepc = ra; mret
+  w(i(-8, T2, 0, T2, 0x13), b(8, 0, T2, 1), csr(2, 0, 0x300, T3)); // if mcause == 9: MPP = M
   w(csr(2, T2, 0x341, 0), i(4, T2, 0, T2, 0x13), csr(1, 0, 0x341, T2), 0x30200073); // mepc += 4; mret
   w(csr(1, 0, 0x304, 0), 0x30200073); // intr: csrw mie, x0; mret
   start = here();
@@ -76,6 +82,7 @@ function program(): { bytes: Uint8Array; start: number } {
   // Atomics (each AMO, LR/SC that succeeds and fails, a misaligned one that traps).
   for (const f5 of [0, 1, 4, 8, 12, 16, 20, 24, 28]) w(amo(f5, A3, S0, A0));
   w(amo(2, A3, S0, 0), amo(3, A4, S0, A0), amo(3, A4, S0, A0), amo(1, A3, A1, A0));
+  w(amo(2, A3, S0, 0), amo(0, A3, S0, A0), amo(3, A4, S0, A0)); // an AMO on the reserved word drops the reservation
   // Fences, PAUSE, CSRs (each form; counters, time; a missing one traps), ECALL, EBREAK, an illegal word, WFI.
   w(0x0ff0000f, 0x0000100f, 0x0100000f);
   w(csr(2, A3, 0xb02, 0), csr(2, A3, 0xc01, 0), csr(2, A3, 0xb00, 0), csr(1, 0, 0x340, A0), csr(2, A3, 0x340, A1), csr(3, A3, 0x340, A1),
@@ -88,17 +95,41 @@ function program(): { bytes: Uint8Array; start: number } {
   // Branches both ways, a call and a return.
   for (const f3 of [0, 1, 4, 5, 6, 7]) w(b(8, A0, A1, f3), b(4, A1, A0, f3));
   w(jal(1, 8), jal(0, 8), i(0, 1, 0, 0, 0x67));
+  // Each branch taken backwards once, then not (the interpreter counts loop iterations on backward edges):
+  // t1 starts at 0 and the loop adds `step`; the branch compares it with `bound` (x0 or a3 = 1 or 2).
+  for (const [f3, step, start, bound] of [[0, 1, 0, 1], [1, 1, -2, 0], [4, 1, 0, 2], [5, -1, 1, 0], [6, 1, 0, 2], [7, -1, 2, 1]]) {
+    w(i(start, 0, 0, T1, 0x13), i(bound, 0, 0, A3, 0x13), i(step, T1, 0, T1, 0x13), b(-4, bound === 0 ? 0 : A3, T1, f3));
+  }
+  // A plain loop, which the translator compiles (its entry point then also stops the interpreter).
+  w(i(40, 0, 0, T1, 0x13), i(1, A3, 0, A3, 0x13), i(-1, T1, 0, T1, 0x13), b(-8, 0, T1, 1));
+  // A backward call: a forward jump to it, and it lands just after that jump.
+  w(jal(0, 8), jal(0, 8), jal(1, -4));
+  // A spin on PAUSE long enough for a pause-loop exit (pleGap 8, pleWindow 16 below).
+  w(i(24, 0, 0, T1, 0x13), 0x0100000f, i(-1, T1, 0, T1, 0x13), b(-8, 0, T1, 1));
+  // A store into code that has run (the same word again: self-modifying code that changes nothing).
+  w(auipc(T1, 0), i(0, T1, 2, A3, 0x03), s(0, A3, T1, 2));
+  // A call to an address outside RAM (an instruction access fault; the handler returns to ra).
+  w(...li(T1, BASE + RAM + 0x100), i(0, T1, 0, 1, 0x67));
+  // A 32-bit instruction that straddles two pages, and back.
+  w(...li(T1, STRADDLE - 2), i(0, T1, 0, 1, 0x67));
   // Into S-mode over Sv32 (a superpage mapping RAM at 0x40000000 and at itself, the device too), and back with ECALL.
   const toS = here();
   w(csr(3, 0, 0x300, T3), ...li(T1, 1 << 11), csr(2, 0, 0x300, T1), ...li(T1, toS + 32), csr(1, 0, 0x341, T1), 0x30200073); // MPP = S; mret
   w(...li(T1, 0x80000000 | ((BASE + 0x7000) >>> 12)), csr(1, 0, 0x180, T1), 0x12000073); // satp = Sv32; sfence.vma
-  w(i(8, S0, 2, A3, 0x03), s(12, A3, S0, 2), i(0, S1, 2, A3, 0x03), 0x00000073); // translated accesses, ecall → M
+  w(i(8, S0, 2, A3, 0x03), s(12, A3, S0, 2), i(0, S1, 2, A3, 0x03)); // translated accesses
+  // S-mode CSRs (sstatus.SUM on and off, sscratch, time), WFI, then ECALL back to M-mode.
+  w(...li(T1, 1 << 18), csr(2, 0, 0x100, T1), csr(3, 0, 0x100, T1), csr(2, A3, 0x100, 0), csr(1, 0, 0x140, A3),
+    csr(2, A3, 0xc01, 0), 0x10500073, 0x00000073);
   w(csr(1, 0, 0x180, 0)); // back in M-mode: satp = 0
   w(i(-1, S2, 0, S2, 0x13), b(loop - (here() + 0), 0, S2, 1)); // addi s2, -1; bnez s2, loop
   w(jal(0, start - here()));
   const bytes = new Uint8Array(RAM);
   bytes.set(out);
-  if (out.length > 0x7000) throw new Error('warm-up program too large');
+  if (BASE + out.length > STRADDLE - 2) throw new Error('warm-up program too large');
+  // At the page end: an addi whose upper half is on the next page, then a return (jalr x0, 0(ra)).
+  const put32 = (o: number, v: number): void => { for (let k = 0; k < 4; k++) bytes[o + k] = (v >>> (8 * k)) & 0xff; };
+  put32(STRADDLE - 2 - BASE, i(1, A3, 0, A3, 0x13));
+  put32(STRADDLE + 2 - BASE, i(0, 1, 0, 0, 0x67));
   // Sv32 root table at BASE + 0x7000: megapages for RAM (identity and at 0x40000000) and for the device.
   const pte = (pa: number): number => (((pa >>> 12) << 10) | 0xcf) >>> 0; // V R W X A D
   const put = (o: number, v: number): void => { bytes[o] = v; bytes[o + 1] = v >>> 8; bytes[o + 2] = v >>> 16; bytes[o + 3] = v >>> 24; };
@@ -118,16 +149,22 @@ let done = false;
 
 /**
  * Runs the warm-up once per thread (later calls return at once). `make` builds a hart (the caller passes the Hart
- * constructor, which cannot be imported here without a cycle). `engine`: warm only that engine's run loop; `stop`:
- * checked between rounds, ends the warm-up early (a spare thread handed a vCPU or told to quit).
+ * constructor, which cannot be imported here without a cycle). `engine`: warm only that engine's run loop.
  */
-export function warmUpOnce(make: (mem: GuestMemory, opts: HartOptions) => Hart, engine?: Engine, stop: () => boolean = () => false): void {
+export function warmUpOnce(make: (mem: GuestMemory, opts: HartOptions) => Hart, engine?: Engine): void {
   if (done) return;
   done = true;
+  runWarmUp(make, engine);
+}
+
+/** Runs the warm-up program on a throwaway hart per engine (both when `engine` is undefined) and returns the harts
+ *  (tests check what it went through). */
+export function runWarmUp(make: (mem: GuestMemory, opts: HartOptions) => Hart, engine?: Engine): Hart[] {
   const { bytes, start } = program();
-  // The run loops: the interpreter alone, and the translating engine's (with a threshold no loop reaches, so
-  // nothing is compiled, but the interpreter counts loop iterations as it does there).
-  const loops = [{ engine: 'interp' }, { engine: 'jit', jitThreshold: 1 << 30 }] as const;
+  // The run loops: the interpreter alone, and the translating engine's (with a low threshold, so that the plain
+  // loop is translated and its entry point is met by the interpreter and entered by the run loop).
+  const loops = [{ engine: 'interp' }, { engine: 'jit', jitThreshold: 8 }] as const;
+  const harts: Hart[] = [];
   for (const opts of loops.filter((l) => engine === undefined || l.engine === engine)) {
     const mem = new GuestMemory(RAM);
     mem.u8.set(bytes);
@@ -138,9 +175,11 @@ export function warmUpOnce(make: (mem: GuestMemory, opts: HartOptions) => Hart, 
     h.pleGap = 8;
     h.pleWindow = 16;
     h.reset(start, 3);
-    for (let k = 0; k < 200 && !stop(); k++) {
+    for (let k = 0; k < 200; k++) {
       if (k % 50 === 7) h.mip |= 1 << 7; // an interrupt now and then
       h.run(1 + (k * 37) % 61);
     }
+    harts.push(h);
   }
+  return harts;
 }

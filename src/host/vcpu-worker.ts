@@ -41,10 +41,10 @@ const tid = currentThreadId();
 if (data.bootLow) setThreadNice(tid, data.sched.niceBase + data.sched.vcpuNice);
 Atomics.store(spare, Spare.TID, tid);
 
-// VmConfig.warmUp: warm the engine up now, in the background, rather than never (see warmup.ts and vm.ts).
-if (data.sched.warmUp) {
-  warmUpOnce((m, o) => new Hart(m, o), data.sched.engine ?? defaultEngine(), () => Atomics.load(spare, Spare.STATE) !== SpareState.IDLE);
-}
+// VmConfig.warmUp: warm the engine up now, in the background, rather than never (see warmup.ts and vm.ts). It
+// runs to the end (~10 ms) even when a vCPU is handed over meanwhile: a thread whose interpreter V8 optimized
+// without it deoptimizes and recompiles it over and over (~50 ms of CPU each time) once the guest runs.
+if (data.sched.warmUp) warmUpOnce((m, o) => new Hart(m, o), data.sched.engine ?? defaultEngine());
 // Warm spare: modules are loaded and compiled; sleep until assigned a vCPU (or told to quit).
 while (Atomics.load(spare, Spare.STATE) === SpareState.IDLE) Atomics.wait(spare, Spare.STATE, SpareState.IDLE, 1000);
 if (Atomics.load(spare, Spare.STATE) === SpareState.ASSIGNED) {

@@ -25,7 +25,8 @@ export class ThreadedExecutor implements Executor {
   private readonly slots: Int32Array;
   private readonly running = new Map<number, Running>();
   private readonly spares: SpareWorker[] = [];
-  private readonly wantSpares: number;
+  /** Most spare threads kept warm. */
+  private readonly maxSpares: number;
   private live = 0;
   private refillTimer: NodeJS.Timeout | undefined;
   private readonly exiting = new Set<Promise<void>>();
@@ -42,12 +43,12 @@ export class ThreadedExecutor implements Executor {
   constructor(
     buffers: MachineBuffers,
     private readonly listener: ExecutorListener,
-    private readonly opts: { destroyOnStop: boolean; spares?: number; sched: Omit<WorkerSched, 'niceBase'> },
+    private readonly opts: { destroyOnStop: boolean; spares?: number; maxVcpus?: number; sched: Omit<WorkerSched, 'niceBase'> },
   ) {
     this.canBoost = opts.sched.vcpuNice > 0 && canRaiseTo(this.niceBase);
     this.buffers = buffers;
     this.slots = new Int32Array(buffers.slots);
-    this.wantSpares = opts.spares ?? 1;
+    this.maxSpares = opts.spares ?? 1;
     this.refill();
   }
 
@@ -67,8 +68,18 @@ export class ThreadedExecutor implements Executor {
     return { worker: w, ctl: new Int32Array(sab) };
   }
 
+  /**
+   * Spares worth keeping: one per vCPU that could still be created, up to `maxSpares`, and at least one (a vCPU
+   * destroyed later may be created again). Each spare is an isolate that boots, and with warm-up compiles the
+   * engine, in the background: CPU time that vCPU threads sharing few cores would lose for nothing.
+   */
+  private wantSpares(): number {
+    const room = (this.opts.maxVcpus ?? Infinity) - this.running.size;
+    return Math.min(this.maxSpares, Math.max(1, room));
+  }
+
   private refill(): void {
-    while (!this.closed && this.spares.length < this.wantSpares) this.spares.push(this.spawn());
+    while (!this.closed && this.spares.length < this.wantSpares()) this.spares.push(this.spawn());
   }
 
   addVcpu(id: number): void {

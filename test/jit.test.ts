@@ -89,6 +89,37 @@ test('hotness: only loops that stay on their page are translated, not hot functi
   assert.match(h.translator!.lastSource, new RegExp(`region_00000_${(p.addr('plain') & 0xfff).toString(16).padStart(3, '0')}`));
 });
 
+test('hotness: a loop that calls functions on its own page is translated with their bodies; results match', () => {
+  // The loop calls `fn`, which calls `leaf` (both on the loop's page) and returns through JALR: one region holds
+  // all three, the returns land on its entry points, and no iteration leaves it.
+  const build = (): GuestMemory => {
+    const mem = new GuestMemory(64 * 1024);
+    const p = new Asm(BASE);
+    p.li(A.s1, 500).li(A.sp, BASE + 0x8000);
+    p.label('loop').w((pc, L) => A.jal(A.ra, L('fn') - pc), A.add(A.a1, A.a1, A.a0), A.addi(A.s1, A.s1, -1), (pc, L) => A.bne(A.s1, 0, L('loop') - pc));
+    p.label('end').w(A.jal(0, 0));
+    p.label('fn').w(A.addi(A.sp, A.sp, -4), A.sw(A.ra, A.sp, 0), (pc, L) => A.jal(A.ra, L('leaf') - pc), A.xori(A.a0, A.a0, 5),
+      A.lw(A.ra, A.sp, 0), A.addi(A.sp, A.sp, 4), A.jalr(0, A.ra, 0));
+    p.label('leaf').w(A.addi(A.a0, A.a0, 3), A.jalr(0, A.ra, 0));
+    mem.write(BASE, p.bytes());
+    return mem;
+  };
+  const h = new Hart(build(), { engine: 'jit', jitThreshold: 20 });
+  const ref = new Hart(build(), { engine: 'interp' });
+  h.reset(BASE, 3); ref.reset(BASE, 3);
+  h.run(8000); ref.run(8000);
+  assert.equal(h.jitStats!.regions, 1, 'the loop, with fn and leaf');
+  assert.equal(h.jitStats!.declined, 0);
+  assert.match(h.translator!.lastSource, /map\[a >> 1\]/, 'returns are looked up among the entry points');
+  assert.deepEqual(Array.from(h.regs), Array.from(ref.regs));
+  assert.equal(h.pc, ref.pc);
+  assert.equal(h.instret, ref.instret);
+  let a0 = 0, a1 = 0;
+  for (let k = 0; k < 500; k++) { a0 = (a0 + 3) ^ 5; a1 = (a1 + a0) | 0; }
+  assert.equal(h.regs[A.a1], a1);
+  assert.equal(h.regs[A.s1], 0, 'the loop ran to its end within the budget');
+});
+
 test('golden: the JS generated for a small loop (lw, add, sw, addi, bne)', () => {
   const h = new Hart(loopProgram(100), { engine: 'jit', jitThreshold: 10 });
   h.reset(BASE, 3);

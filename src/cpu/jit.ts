@@ -15,8 +15,9 @@
  * that loop head. (With a threshold below 8, as in tests, every pc the run loop sees is translated, loop or not.)
  *
  * Regions. A region is a loop: the basic blocks of the page that lie on a cycle through the head (following branch
- * targets, fall-throughs, jump targets, and the return points after calls), taking in only blocks that have run
- * (the interpreter decoded them), up to MAX_REGION instructions. Code that is not a loop is not translated: V8
+ * targets, fall-throughs, jump targets, and the return points after calls to functions on the page), with the
+ * bodies of those functions, taking in only blocks that have run (the interpreter decoded them), up to MAX_REGION
+ * instructions. (Linux's SLOB allocator walks its free lists in such a loop: a quarter of a boot's instructions.) Code that is not a loop is not translated: V8
  * compiles each region more than once before it is fast, which only loops pay back. A basic block is a straight
  * run of instructions up to the first branch or jump, stopping before any instruction left to the interpreter
  * (system, CSR, atomics, PAUSE, FENCE.I, illegal, a 32-bit instruction straddling the page end) and at the page end.
@@ -308,15 +309,20 @@ export class Translator {
     let keep = [...blocks.keys()];
     if (!tiny) {
       // Only loops pay for their translation (V8 compiles each region more than once before it is fast), and only
-      // the loop itself: the blocks on a cycle through the head. Paths out of the loop return to the run loop.
-      // A call (JAL with a link) leaves the loop: its return point is no edge here, so a loop that calls out is
-      // not translated (each iteration would leave the region and come back).
+      // the loop itself: the blocks on a cycle through the head, and the bodies of the functions it calls on this
+      // page. Paths out of the loop return to the run loop. A call (JAL with a link) to a function on this page is
+      // an edge to its return point: the function's return (a JALR) finds the return point among the region's
+      // entry points and stays inside. A call to another page leaves the loop, so a loop that calls out is not
+      // translated (each iteration would leave the region and come back).
+      const callee = (b: { insts: Inst[] }): number => {
+        const last = b.insts[b.insts.length - 1];
+        return last.kind === Kind.Jal && ((last.word >> 8) & 63) !== 32 ? last.off + last.imm : -1;
+      };
       const preds = new Map<number, number[]>();
       for (const [o, b] of blocks) {
-        const last = b.insts[b.insts.length - 1];
-        const call = last.kind === Kind.Jal && ((last.word >> 8) & 63) !== 32;
+        const fn = callee(b);
         for (const t of b.succ) {
-          if (call && t === last.off + last.len) continue;
+          if (fn !== -1 && (t === fn || !blocks.has(fn))) continue; // into the function, or a call off the page
           if (!preds.has(t)) preds.set(t, []);
           preds.get(t)!.push(o);
         }
@@ -330,7 +336,17 @@ export class Translator {
         for (const q of preds.get(o) ?? []) work.push(q);
       }
       if (!onCycle.has(off)) { this.stats.declined++; return; }
-      keep = keep.filter((o) => onCycle.has(o));
+      // The called functions' blocks: everything reachable from their entries (nested calls included).
+      const inRegion = new Set(onCycle);
+      const work2: number[] = [];
+      for (const o of onCycle) { const fn = callee(blocks.get(o)!); if (fn !== -1) work2.push(fn); }
+      while (work2.length > 0) {
+        const o = work2.pop()!;
+        if (inRegion.has(o) || !blocks.has(o)) continue;
+        inRegion.add(o);
+        for (const t of blocks.get(o)!.succ) work2.push(t);
+      }
+      keep = keep.filter((o) => inRegion.has(o));
     }
     const insts = new Map<number, Inst>();
     const heads: number[] = [];

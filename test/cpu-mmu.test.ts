@@ -324,6 +324,46 @@ test('cached translations do not survive privilege or SUM/MXR changes', () => {
   assertFault(h3, LOAD_PF, DATA_VA + 0x2000, 'MXR cleared');
 });
 
+test('a translation cached in one context survives a switch to another and back, until SFENCE.VMA', () => {
+  // TLB entries are tagged with their context (privilege, SUM, MXR, MPRV) instead of flushed when it changes.
+  // Using a stale translation until SFENCE.VMA is what the spec allows; dropping it earlier would also be legal,
+  // so this pins the design (no flush on a context switch), not the architecture.
+  const e = env();
+  e.pt.map(DATA_VA, DATA_PA, V | R | W | PA | D);
+  e.mem.writeU32(DATA_PA, 111);
+  e.mem.writeU32(DATA2_PA, 222);
+  const h = exec(e, S, [A.lw(A.a0, A.a1, 0), A.csrs(SSTATUS, A.a2), A.csrc(SSTATUS, A.a2), A.lw(A.a3, A.a1, 0),
+    A.sfenceVma(), A.lw(A.a4, A.a1, 0)], { regs: { [A.a1]: DATA_VA, [A.a2]: ST_SUM }, steps: 1 });
+  e.pt.map(DATA_VA, DATA2_PA, V | R | W | PA | D); // the guest changes the mapping without a fence yet
+  h.run(3);
+  assert.equal(h.regs[A.a3], 111, 'SUM on and off: the cached translation is still used');
+  h.run(2);
+  assert.equal(h.mcause, 0);
+  assert.equal(h.regs[A.a4], 222, 'after SFENCE.VMA the new mapping is used');
+});
+
+test('SFENCE.VMA of one address: that page sees its new mapping; under a superpage, every page of it does', () => {
+  const e = env();
+  e.pt.map(DATA_VA, DATA_PA, V | R | W | PA | D);
+  e.pt.map(DATA_VA + 0x1000, DATA_PA, V | R | W | PA | D);
+  const SVA = 0xc0000000;
+  e.pt.mapSuper(SVA, BASE, V | R | W | PA | D);
+  e.mem.writeU32(DATA_PA, 111);
+  e.mem.writeU32(DATA2_PA, 222);
+  const off = DATA_PA - BASE; // the same words through the superpage
+  // Load both 4 KiB pages and two pages of the superpage, so that all four translations are cached.
+  const h = exec(e, S, [A.lw(A.a0, A.a1, 0), A.lw(A.a0, A.a2, 0), A.lw(A.a0, A.a3, 0), A.lw(A.a0, A.a4, 0),
+    A.sfenceVma(A.a1), A.lw(A.s2, A.a1, 0), A.sfenceVma(A.a3), A.lw(A.s3, A.a4, 0)],
+  { regs: { [A.a1]: DATA_VA, [A.a2]: DATA_VA + 0x1000, [A.a3]: SVA + off, [A.a4]: SVA + off + 0x1000 }, steps: 4 });
+  // Remap the two small pages to DATA2_PA, and make the superpage execute-only (loads fault).
+  e.pt.map(DATA_VA, DATA2_PA, V | R | W | PA | D);
+  e.pt.map(DATA_VA + 0x1000, DATA2_PA, V | R | W | PA | D);
+  e.pt.mapSuper(SVA, BASE, V | X | PA);
+  h.run(4);
+  assert.equal(h.regs[A.s2], 222, 'the fenced page uses its new mapping');
+  assertFault(h, LOAD_PF, SVA + off + 0x1000, 'a fence of one address under a superpage drops the cached pages of all of it');
+});
+
 test('MMIO through a mapping: the device sees the physical address', () => {
   const e = env();
   const seen: string[] = [];

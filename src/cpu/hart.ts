@@ -127,6 +127,17 @@ export class Hart {
   private resVal = 0;
 
   // TLBs: tag = virtual page number (or -1), value = RAM byte offset of the page.
+  /**
+   * TLB tags are the virtual page number with the translation context in bits 20-25, so that entries made in one
+   * context never match in another and a change of context needs no flush: Linux switches privilege on every trap
+   * and toggles sstatus.SUM around every user-memory access (a boot did ~130,000 flushes and a million page walks
+   * before). Fetches depend on the privilege only; loads and stores on it, the data privilege (MPRV) and SUM/MXR.
+   */
+  fetchCtx = 0;
+  dataCtx = 0;
+  /** 4 MiB regions (va >>> 22) where a superpage was walked since the last full flush: an SFENCE.VMA of one page
+   *  there must drop every cached page of the region, all derived from that one leaf. */
+  private readonly superRegions = new Uint8Array(1024);
   private readonly fetchTag = new Int32Array(TLB_SIZE).fill(-1);
   private readonly fetchOff = new Int32Array(TLB_SIZE);
   private readonly loadTag = new Int32Array(TLB_SIZE).fill(-1);
@@ -199,6 +210,7 @@ export class Hart {
       this.mcounteren = 7;
       this.priv = Priv.S;
     }
+    this.modeChanged();
   }
 
   /** Puts the hart at `pc` in privilege `priv` with cleared registers' pending state kept. */
@@ -207,6 +219,7 @@ export class Hart {
     this.priv = priv;
     this.resOff = -1;
     this.flushTlb();
+    this.modeChanged();
   }
 
   /** A readable description of the last trap (for errors and conformance reports). */
@@ -218,11 +231,35 @@ export class Hart {
       (this.trapLoop ? ', and its trap handler faulted at once' : '');
   }
 
-  /** Drops every translation (satp, privilege or status changes, SFENCE.VMA). */
+  /** The TLB contexts after a change of privilege or of mstatus (see `fetchCtx`). */
+  private modeChanged(): void {
+    this.fetchCtx = this.priv << 20;
+    this.dataCtx = (this.priv | (this.dataPriv() << 2) | (((this.mstatus >>> 18) & 3) << 4)) << 20; // SUM, MXR
+  }
+
+  /** Drops every translation (satp, SFENCE.VMA of everything). */
   flushTlb(): void {
     this.fetchTag.fill(-1);
     this.loadTag.fill(-1);
     this.storeTag.fill(-1);
+    this.superRegions.fill(0);
+  }
+
+  /**
+   * SFENCE.VMA of one address: drops the cached translations of its page in every context, or of its whole 4 MiB
+   * region when a superpage was walked there. Linux fences single pages ~130,000 times in a boot; flushing
+   * everything each time cost a million page walks.
+   */
+  flushTlbPage(va: number): void {
+    const vpn = va >>> 12, region = vpn >>> 10;
+    const tags = [this.fetchTag, this.loadTag, this.storeTag];
+    if (this.superRegions[region] !== 0) {
+      this.superRegions[region] = 0;
+      for (const tag of tags) for (let t = 0; t < TLB_SIZE; t++) if (((tag[t] & 0xfffff) >>> 10) === region) tag[t] = -1;
+      return;
+    }
+    const t = vpn & TLB_MASK;
+    for (const tag of tags) if ((tag[t] & 0xfffff) === vpn) tag[t] = -1;
   }
 
   /** Drops every decoded and translated instruction (FENCE.I, remote fence.i). */
@@ -281,7 +318,7 @@ export class Hart {
     while (left > 0) {
       const vpn = pc >>> 12, t = vpn & TLB_MASK;
       let page: Int32Array | undefined;
-      if (ftag[t] !== vpn || (page = code[foff[t] >>> 12]) === undefined) {
+      if (ftag[t] !== (vpn | this.fetchCtx) || (page = code[foff[t] >>> 12]) === undefined) {
         this.pc = pc;
         page = this.fetchPage(pc);
         if (page === undefined) { // fetch fault taken: one attempted, none retired
@@ -355,6 +392,7 @@ export class Hart {
     const m16 = this.mem.u16;
     const m8 = this.mem.u8;
     const ltag = this.loadTag, loff = this.loadOff, stag = this.storeTag, soff = this.storeOff;
+    let cx = this.dataCtx; // reloaded wherever a trap or a system instruction may have changed it
     let pc = this.pc | 0;
     let vpage = -1;
     let page: Int32Array = EMPTY_PAGE;
@@ -369,7 +407,7 @@ export class Hart {
         this.pc = pc;
         const p = this.fetchPage(pc);
         if (p === undefined) { // fetch fault taken
-          this.trapped = false; pc = this.pc; vpage = -1;
+          this.trapped = false; pc = this.pc; vpage = -1; cx = this.dataCtx;
           if (this.trapLoop) { exit = Exit.TrapLoop; break; }
           continue;
         }
@@ -386,7 +424,7 @@ export class Hart {
         } else {
           this.pc = pc;
           c = this.decodeAt(pc, page, i);
-          if (c === 0) { this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; break; } continue; }
+          if (c === 0) { this.trapped = false; pc = this.pc; vpage = -1; cx = this.dataCtx; if (this.trapLoop) { exit = Exit.TrapLoop; break; } continue; }
         }
       }
       const imm = page[i + 1];
@@ -448,10 +486,10 @@ export class Hart {
         case Op.LW: {
           const a = r[(c >> 14) & 31] + imm | 0;
           const t = (a >>> 12) & TLB_MASK;
-          if (ltag[t] === (a >>> 12) && (a & 3) === 0) r[(c >> 8) & 63] = m32[(loff[t] + (a & 0xfff)) >> 2];
+          if (ltag[t] === ((a >>> 12) | cx) && (a & 3) === 0) r[(c >> 8) & 63] = m32[(loff[t] + (a & 0xfff)) >> 2];
           else {
             this.pc = pc; const v = this.loadSlow(a, 4);
-            if (this.trapped) { this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; budget -= left; left = 0; } break; }
+            if (this.trapped) { this.trapped = false; pc = this.pc; vpage = -1; cx = this.dataCtx; if (this.trapLoop) { exit = Exit.TrapLoop; budget -= left; left = 0; } break; }
             r[(c >> 8) & 63] = v;
           }
           pc = pc + len | 0; break;
@@ -460,10 +498,10 @@ export class Hart {
           const a = r[(c >> 14) & 31] + imm | 0;
           const t = (a >>> 12) & TLB_MASK;
           let v: number;
-          if (ltag[t] === (a >>> 12) && (a & 1) === 0) v = m16[(loff[t] + (a & 0xfff)) >> 1];
+          if (ltag[t] === ((a >>> 12) | cx) && (a & 1) === 0) v = m16[(loff[t] + (a & 0xfff)) >> 1];
           else {
             this.pc = pc; v = this.loadSlow(a, 2);
-            if (this.trapped) { this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; budget -= left; left = 0; } break; }
+            if (this.trapped) { this.trapped = false; pc = this.pc; vpage = -1; cx = this.dataCtx; if (this.trapLoop) { exit = Exit.TrapLoop; budget -= left; left = 0; } break; }
           }
           r[(c >> 8) & 63] = (c & 0xff) === Op.LH ? (v << 16) >> 16 : v & 0xffff;
           pc = pc + len | 0; break;
@@ -472,10 +510,10 @@ export class Hart {
           const a = r[(c >> 14) & 31] + imm | 0;
           const t = (a >>> 12) & TLB_MASK;
           let v: number;
-          if (ltag[t] === (a >>> 12)) v = m8[loff[t] + (a & 0xfff)];
+          if (ltag[t] === ((a >>> 12) | cx)) v = m8[loff[t] + (a & 0xfff)];
           else {
             this.pc = pc; v = this.loadSlow(a, 1);
-            if (this.trapped) { this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; budget -= left; left = 0; } break; }
+            if (this.trapped) { this.trapped = false; pc = this.pc; vpage = -1; cx = this.dataCtx; if (this.trapLoop) { exit = Exit.TrapLoop; budget -= left; left = 0; } break; }
           }
           r[(c >> 8) & 63] = (c & 0xff) === Op.LB ? (v << 24) >> 24 : v & 0xff;
           pc = pc + len | 0; break;
@@ -486,12 +524,12 @@ export class Hart {
           const t = (a >>> 12) & TLB_MASK;
           const op = c & 0xff;
           const size = op === Op.SW ? 4 : op === Op.SH ? 2 : 1;
-          if (stag[t] === (a >>> 12) && (a & (size - 1)) === 0) {
+          if (stag[t] === ((a >>> 12) | cx) && (a & (size - 1)) === 0) {
             const o = soff[t] + (a & 0xfff);
             if (size === 4) m32[o >> 2] = v; else if (size === 2) m16[o >> 1] = v; else m8[o] = v;
           } else {
             this.pc = pc; this.storeSlow(a, size, v);
-            if (this.trapped) { this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; budget -= left; left = 0; } break; }
+            if (this.trapped) { this.trapped = false; pc = this.pc; vpage = -1; cx = this.dataCtx; if (this.trapLoop) { exit = Exit.TrapLoop; budget -= left; left = 0; } break; }
             if (this.codeDirty) { this.codeDirty = false; vpage = -1; } // the store hit decoded code (possibly this page)
           }
           pc = pc + len | 0; break;
@@ -519,7 +557,7 @@ export class Hart {
 
         case Op.ILLEGAL:
           this.pc = pc; this.raise(Cause.ILLEGAL_INST, imm);
-          this.trapped = false; pc = this.pc; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; budget -= left; left = 0; }
+          this.trapped = false; pc = this.pc; vpage = -1; cx = this.dataCtx; if (this.trapLoop) { exit = Exit.TrapLoop; budget -= left; left = 0; }
           break;
 
         default: {
@@ -531,6 +569,7 @@ export class Hart {
           this.pc = pc;
           const e = this.execSlow(c, imm);
           pc = this.pc;
+          cx = this.dataCtx;
           if (this.trapped) { this.trapped = false; vpage = -1; if (this.trapLoop) { exit = Exit.TrapLoop; budget -= left; left = 0; } break; }
           if (this.refetch || this.codeDirty) { this.refetch = false; this.codeDirty = false; vpage = -1; }
           if (e >= 0) { exit = e; budget -= left; left = 0; }
@@ -553,14 +592,15 @@ export class Hart {
     const vpn = pc >>> 12;
     const t = vpn & TLB_MASK;
     let off: number;
-    if (this.fetchTag[t] === vpn) off = this.fetchOff[t];
+    const tag = vpn | this.fetchCtx;
+    if (this.fetchTag[t] === tag) off = this.fetchOff[t];
     else {
       const pa = this.translate(pc, Access.Fetch);
       if (pa === -1) return undefined;
       const o = pa - this.mem.base;
       if (o < 0 || o >= this.mem.size) { this.raise(Cause.INST_ACCESS, pc); return undefined; }
       off = o & ~0xfff;
-      this.fetchTag[t] = vpn; this.fetchOff[t] = off;
+      this.fetchTag[t] = tag; this.fetchOff[t] = off;
     }
     const pn = off >>> 12;
     let p = this.code[pn];
@@ -648,6 +688,7 @@ export class Hart {
         pte = seen;
         if ((pte & Pte.V) === 0) { this.raise(fault, va); return -1; }
       }
+      if (level === 1) this.superRegions[va >>> 22] = 1;
       const pa = level === 1 ? (ppn >>> 10) * 0x400000 + (va & 0x3fffff) : ppn * PAGE_SIZE + (va & 0xfff);
       if (pa >= 0x100000000) { this.raise(accessFault, va); return -1; }
       return pa;
@@ -671,7 +712,7 @@ export class Hart {
     const o = pa - this.mem.base;
     if (o >= 0 && o < this.mem.size) {
       const vpn = va >>> 12, t = vpn & TLB_MASK;
-      this.loadTag[t] = vpn; this.loadOff[t] = o & ~0xfff;
+      this.loadTag[t] = vpn | this.dataCtx; this.loadOff[t] = o & ~0xfff;
       return size === 4 ? this.mem.i32[o >> 2] : size === 2 ? this.mem.u16[o >> 1] : this.mem.u8[o];
     }
     const v = this.mmio.read(pa, size as 1 | 2 | 4);
@@ -698,7 +739,7 @@ export class Hart {
     if (o >= 0 && o < this.mem.size) {
       const pn = o >>> 12;
       if (this.code[pn] !== undefined) this.dropCode(pn);
-      else { const vpn = va >>> 12, t = vpn & TLB_MASK; this.storeTag[t] = vpn; this.storeOff[t] = o & ~0xfff; }
+      else { const vpn = va >>> 12, t = vpn & TLB_MASK; this.storeTag[t] = vpn | this.dataCtx; this.storeOff[t] = o & ~0xfff; }
       if (this.resOff >= 0 && (o & ~3) === this.resOff) this.resOff = -1;
       if (size === 4) this.mem.i32[o >> 2] = value; else if (size === 2) this.mem.u16[o >> 1] = value; else this.mem.u8[o] = value;
       return;
@@ -744,9 +785,7 @@ export class Hart {
         let ns = (s & ~(Mstatus.MIE | Mstatus.MPP)) | Mstatus.MPIE | ((s & Mstatus.MPIE) ? Mstatus.MIE : 0);
         if (mpp !== Priv.M) ns &= ~Mstatus.MPRV;
         this.mstatus = ns;
-        // MPP changed: with MPRV set, data accesses translate differently even if the privilege stays M.
-        if ((s | ns) & Mstatus.MPRV) this.flushTlb();
-        this.setPriv(mpp === 2 ? Priv.U : mpp);
+        this.setPriv(mpp === 2 ? Priv.U : mpp); // (the data context follows MPP and MPRV even if the privilege stays M)
         this.pc = this.mepc & ~1;
         this.resOff = -1;
         this.checkInterrupts();
@@ -770,7 +809,8 @@ export class Hart {
         return Exit.Wfi;
       case Op.SFENCE_VMA:
         if (this.priv === Priv.U || (this.priv === Priv.S && (this.mstatus & Mstatus.TVM))) { this.raise(Cause.ILLEGAL_INST, imm); return -1; }
-        this.flushTlb();
+        // rs2 (the ASID) is ignored: without ASIDs every address space is flushed.
+        if (rs1 !== 0) this.flushTlbPage(r[rs1]); else this.flushTlb();
         this.pc = pc + 4 | 0;
         this.refetch = true;
         return -1;
@@ -856,8 +896,10 @@ export class Hart {
     return ((csr << 20) | (rs1 << 15) | (funct3 << 12) | (rd << 7) | 0x73) | 0;
   }
 
+  /** Sets the privilege after a trap or xRET (which also changed mstatus): new TLB contexts, no flush. */
   private setPriv(p: number): void {
-    if (p !== this.priv) { this.priv = p; this.flushTlb(); }
+    this.priv = p;
+    this.modeChanged();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1007,7 +1049,7 @@ export class Hart {
     let n = (old & ~MSTATUS_WRITABLE) | (v & MSTATUS_WRITABLE);
     if (((n >>> 11) & 3) === 2) n = (n & ~Mstatus.MPP) | (old & Mstatus.MPP); // MPP = 2 is reserved: keep the old value
     this.mstatus = n;
-    if ((old ^ n) & (Mstatus.MPRV | Mstatus.SUM | Mstatus.MXR | Mstatus.MPP)) this.flushTlb();
+    if ((old ^ n) & (Mstatus.MPRV | Mstatus.SUM | Mstatus.MXR | Mstatus.MPP)) this.modeChanged();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1052,7 +1094,6 @@ export class Hart {
     } else {
       this.mcause = mcauseVal; this.mepc = pc; this.mtval = tval;
       const s = this.mstatus;
-      if (s & Mstatus.MPRV) this.flushTlb(); // MPP changes below: MPRV translations change with it
       this.mstatus = (s & ~(Mstatus.MPIE | Mstatus.MIE | Mstatus.MPP)) | ((s & Mstatus.MIE) ? Mstatus.MPIE : 0) | (this.priv << 11);
       this.setPriv(Priv.M);
       vector = this.mtvec;

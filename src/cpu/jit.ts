@@ -135,6 +135,8 @@ export class JitPage {
 export interface JitHost {
   /** Budget left, written by a region before it returns. */
   jitLeft: number;
+  /** The TLB context of loads and stores (the hart's tags are page number | context; a region runs in one). */
+  readonly dataCtx: number;
 }
 
 /** The arrays a translator works over (the hart's own). */
@@ -471,6 +473,7 @@ function generate(region: Region, name: string): string {
   out.push('"use strict";');
   out.push(`return function ${name}(pc0, s, left) {`);
   out.push('let npc = 0, a = 0, b = 0, t = 0;');
+  out.push('const cx = h.dataCtx;');
   const regs = [...used].sort((p, q) => p - q);
   if (regs.length > 0) out.push(`let ${regs.map((q) => `x${q} = r[${q}]`).join(', ')};`);
   out.push('out: for (;;) {');
@@ -571,7 +574,7 @@ function emitSegment(out: string[], run: Run, k0: number, k1: number, idx: numbe
         const size = op === Op.LW ? 4 : op === Op.LB || op === Op.LBU ? 1 : 2;
         const aligned = size === 1 ? '' : ` || (a & ${size - 1}) !== 0`;
         out.push(`a = ${A} + ${lit(imm)} | 0; t = (a >>> 12) & 255;`);
-        out.push(`if (ltag[t] !== (a >>> 12)${aligned}) ${slow}`);
+        out.push(`if (ltag[t] !== ((a >>> 12) | cx)${aligned}) ${slow}`);
         if (w < 0) break; // a load into x0 only needs its fast-path check
         const v = size === 4 ? 'm32[(loff[t] + (a & 4095)) >> 2]' : size === 2 ? 'm16[(loff[t] + (a & 4095)) >> 1]' : 'm8[loff[t] + (a & 4095)]';
         out.push(set(op === Op.LW ? v : op === Op.LH ? `(${v} << 16) >> 16` : op === Op.LB ? `(${v} << 24) >> 24` : v));
@@ -581,7 +584,7 @@ function emitSegment(out: string[], run: Run, k0: number, k1: number, idx: numbe
         const size = op === Op.SW ? 4 : op === Op.SH ? 2 : 1;
         const aligned = size === 1 ? '' : ` || (a & ${size - 1}) !== 0`;
         out.push(`a = ${A} + ${lit(imm)} | 0; t = (a >>> 12) & 255;`);
-        out.push(`if (stag[t] !== (a >>> 12)${aligned}) ${slow}`);
+        out.push(`if (stag[t] !== ((a >>> 12) | cx)${aligned}) ${slow}`);
         out.push(size === 4 ? `m32[(soff[t] + (a & 4095)) >> 2] = ${B};` : size === 2 ? `m16[(soff[t] + (a & 4095)) >> 1] = ${B};` : `m8[soff[t] + (a & 4095)] = ${B};`);
         break;
       }

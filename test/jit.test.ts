@@ -148,7 +148,7 @@ test('FENCE.I drops every translation; the loop is translated again once hot', (
 /** Pinned output of the translator for loopProgram (update deliberately when the code generator changes). */
 const GOLDEN = `"use strict";
 return function region_00000_010(pc0, s, left) {
-let npc = 0, a = 0, b = 0, t = 0;
+let npc = 0, a = 0, b = 0, t = 0, back = 0;
 const cx = h.dataCtx;
 let x5 = r[5], x9 = r[9], x10 = r[10], x11 = r[11];
 out: for (;;) {
@@ -158,11 +158,11 @@ for (;;) {
 if (left < 5) { npc = 16; break out; }
 left -= 5;
 a = x11 + 0 | 0; t = (a >>> 12) & 255;
-if (ltag[t] !== ((a >>> 12) | cx) || (a & 3) !== 0) { left += 5; npc = 17; break out; }
+if (ltag[t] !== ((a >>> 12) | cx) || (a & 3) !== 0) { back = 5; npc = 17; break out; }
 x5 = m32[(loff[t] + (a & 4095)) >> 2];
 x10 = x10 + x5 | 0;
 a = x11 + 4 | 0; t = (a >>> 12) & 255;
-if (stag[t] !== ((a >>> 12) | cx) || (a & 3) !== 0) { left += 3; npc = 25; break out; }
+if (stag[t] !== ((a >>> 12) | cx) || (a & 3) !== 0) { back = 3; npc = 25; break out; }
 m32[(soff[t] + (a & 4095)) >> 2] = x10;
 x9 = x9 + (-1) | 0;
 if (x9 !== 0) { continue; }
@@ -173,7 +173,7 @@ if (left < 2) { npc = 20; break out; }
 left -= 2;
 x10 = x10 + x5 | 0;
 a = x11 + 4 | 0; t = (a >>> 12) & 255;
-if (stag[t] !== ((a >>> 12) | cx) || (a & 3) !== 0) { left += 1; npc = 25; break out; }
+if (stag[t] !== ((a >>> 12) | cx) || (a & 3) !== 0) { back = 1; npc = 25; break out; }
 m32[(soff[t] + (a & 4095)) >> 2] = x10;
 case 2:
 if (left < 2) { npc = 28; break out; }
@@ -185,6 +185,6 @@ default: npc = 0; break out;
 }
 }
 r[5] = x5; r[9] = x9; r[10] = x10;
-h.jitLeft = left;
+h.jitLeft = left + back;
 return pc0 + npc | 0;
 };`;

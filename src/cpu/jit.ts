@@ -472,7 +472,10 @@ function generate(region: Region, name: string): string {
   const out: string[] = [];
   out.push('"use strict";');
   out.push(`return function ${name}(pc0, s, left) {`);
-  out.push('let npc = 0, a = 0, b = 0, t = 0;');
+  // `back`: instructions an exit to the interpreter gives back, added in the epilogue: an exit then only stores
+  // constants, so that V8 has no operation there whose type it never saw (it would deoptimize the whole region the
+  // first time the exit is taken).
+  out.push('let npc = 0, a = 0, b = 0, t = 0, back = 0;');
   out.push('const cx = h.dataCtx;');
   const regs = [...used].sort((p, q) => p - q);
   if (regs.length > 0) out.push(`let ${regs.map((q) => `x${q} = r[${q}]`).join(', ')};`);
@@ -489,7 +492,7 @@ function generate(region: Region, name: string): string {
   out.push('}');
   const wb = [...written].sort((p, q) => p - q).map((q) => `r[${q}] = x${q};`).join(' ');
   if (wb !== '') out.push(wb);
-  out.push('h.jitLeft = left;');
+  out.push('h.jitLeft = left + back;');
   out.push('return pc0 + npc | 0;');
   out.push('};');
   return out.filter((l) => l !== '').join('\n');
@@ -539,7 +542,7 @@ function emitSegment(out: string[], run: Run, k0: number, k1: number, idx: numbe
     const pcOf = (d: number): string => `pc0 + ${lit(it.off + d)} | 0`;
     // The fast path does not apply: give back this instruction and the rest of the segment, and let the
     // interpreter run it.
-    const slow = `{ left += ${n - k}; npc = ${it.off + 1}; break out; }`;
+    const slow = `{ back = ${n - k}; npc = ${it.off + 1}; break out; }`;
     switch (op) {
       case Op.ADDI: out.push(set(rs1 === 0 ? lit(imm) : `${A} + ${lit(imm)} | 0`)); break;
       case Op.SLTI: out.push(set(`${A} < ${lit(imm)} ? 1 : 0`)); break;

@@ -6,7 +6,9 @@
  * Performance notes (the interpreter is also the reference for the translator):
  *  - instructions are pre-decoded once per physical code page into an Int32Array of [word, imm] pairs;
  *  - loads/stores go through direct-mapped TLBs holding the RAM byte offset of each virtual page, so the
- *    common case is one compare and one typed-array access; MMIO, faults and misses take the slow path;
+ *    common case is one compare and one typed-array access; MMIO, faults and misses take the slow path. Tags
+ *    carry the translation context (privilege, SUM, MXR, MPRV), so traps and mode switches flush nothing, and
+ *    SFENCE.VMA of one address drops one page;
  *  - pages holding decoded code are never entered in the store TLB, so a store to code takes the slow path
  *    and invalidates the decoded page (self-modifying code works; FENCE.I drops every decoded page);
  *  - with engine 'jit' (the default; HARTVISOR_ENGINE=interp turns it off) hot loops are translated to JavaScript (jit.ts); `run` then alternates
@@ -392,6 +394,7 @@ export class Hart {
     const m16 = this.mem.u16;
     const m8 = this.mem.u8;
     const ltag = this.loadTag, loff = this.loadOff, stag = this.storeTag, soff = this.storeOff;
+    const ftag = this.fetchTag, foff = this.fetchOff, code = this.code;
     let cx = this.dataCtx; // reloaded wherever a trap or a system instruction may have changed it
     let pc = this.pc | 0;
     let vpage = -1;
@@ -404,14 +407,20 @@ export class Hart {
     run: while (left > 0) {
       left--;
       if ((pc >>> 12) !== vpage) {
-        this.pc = pc;
-        const p = this.fetchPage(pc);
-        if (p === undefined) { // fetch fault taken
-          this.trapped = false; pc = this.pc; vpage = -1; cx = this.dataCtx;
-          if (this.trapLoop) { exit = Exit.TrapLoop; break; }
-          continue;
+        // A new code page: the fetch TLB and the decoded page inline (Linux changes page every ~30 instructions),
+        // fetchPage for a miss.
+        const vpn = pc >>> 12, t = vpn & TLB_MASK;
+        let p: Int32Array | undefined;
+        if (ftag[t] !== (vpn | this.fetchCtx) || (p = code[foff[t] >>> 12]) === undefined) {
+          this.pc = pc;
+          p = this.fetchPage(pc);
+          if (p === undefined) { // fetch fault taken
+            this.trapped = false; pc = this.pc; vpage = -1; cx = this.dataCtx;
+            if (this.trapLoop) { exit = Exit.TrapLoop; break; }
+            continue;
+          }
         }
-        page = p; vpage = pc >>> 12;
+        page = p; vpage = vpn;
       }
       const i = pc & 0xffe;
       let c = page[i];

@@ -394,7 +394,6 @@ export class Hart {
     const m16 = this.mem.u16;
     const m8 = this.mem.u8;
     const ltag = this.loadTag, loff = this.loadOff, stag = this.storeTag, soff = this.storeOff;
-    const ftag = this.fetchTag, foff = this.fetchOff, code = this.code;
     let cx = this.dataCtx; // reloaded wherever a trap or a system instruction may have changed it
     let pc = this.pc | 0;
     let vpage = -1;
@@ -407,20 +406,14 @@ export class Hart {
     run: while (left > 0) {
       left--;
       if ((pc >>> 12) !== vpage) {
-        // A new code page: the fetch TLB and the decoded page inline (Linux changes page every ~30 instructions),
-        // fetchPage for a miss.
-        const vpn = pc >>> 12, t = vpn & TLB_MASK;
-        let p: Int32Array | undefined;
-        if (ftag[t] !== (vpn | this.fetchCtx) || (p = code[foff[t] >>> 12]) === undefined) {
-          this.pc = pc;
-          p = this.fetchPage(pc);
-          if (p === undefined) { // fetch fault taken
-            this.trapped = false; pc = this.pc; vpage = -1; cx = this.dataCtx;
-            if (this.trapLoop) { exit = Exit.TrapLoop; break; }
-            continue;
-          }
+        this.pc = pc;
+        const p = this.fetchPage(pc);
+        if (p === undefined) { // fetch fault taken
+          this.trapped = false; pc = this.pc; vpage = -1; cx = this.dataCtx;
+          if (this.trapLoop) { exit = Exit.TrapLoop; break; }
+          continue;
         }
-        page = p; vpage = vpn;
+        page = p; vpage = pc >>> 12;
       }
       const i = pc & 0xffe;
       let c = page[i];

@@ -130,9 +130,10 @@ export function allocStats(maxVcpus: number): SharedArrayBuffer {
  */
 /**
  * A worker thread's own control words (one small buffer per thread, shared with the owner). TID: its kernel
- * thread id (0 if unknown); BOOST: 1 while the owner has lifted its OS priority (thread-priority.ts).
+ * thread id (0 if unknown); BOOST: 1 while the owner has lifted its OS priority (thread-priority.ts); READY: 1 once
+ * it has booted (and warmed up), which lets the owner boot the next spare.
  */
-export const enum Spare { STATE = 0, ID = 1, TID = 2, BOOST = 3, WORDS = 4 }
+export const enum Spare { STATE = 0, ID = 1, TID = 2, BOOST = 3, READY = 4, WORDS = 5 }
 /** Spare.BOOST: lifted for about one time slice, or held until the owner lets go (then one more slice). */
 export const enum Boost { NONE = 0, SLICE = 1, HELD = 2 }
 export const enum SpareState { IDLE = 0, ASSIGNED = 1, LEFT = 2, QUIT = 3 }

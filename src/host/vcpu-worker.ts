@@ -45,7 +45,10 @@ Atomics.store(spare, Spare.TID, tid);
 // runs to the end (~10 ms) even when a vCPU is handed over meanwhile: a thread whose interpreter V8 optimized
 // without it deoptimizes and recompiles it over and over (~50 ms of CPU each time) once the guest runs.
 if (data.sched.warmUp) warmUpOnce((m, o) => new Hart(m, o), data.sched.engine ?? defaultEngine());
-// Warm spare: modules are loaded and compiled; sleep until assigned a vCPU (or told to quit).
+// Warm spare: modules are loaded and compiled (the owner boots the next spare only now); sleep until assigned a
+// vCPU (or told to quit).
+Atomics.store(spare, Spare.READY, 1);
+Atomics.notify(spare, Spare.READY);
 while (Atomics.load(spare, Spare.STATE) === SpareState.IDLE) Atomics.wait(spare, Spare.STATE, SpareState.IDLE, 1000);
 if (Atomics.load(spare, Spare.STATE) === SpareState.ASSIGNED) {
   const id = Atomics.load(spare, Spare.ID);

@@ -218,7 +218,7 @@ export class Vm {
       // Warm spare threads make vCPU creation fast (a Node worker takes tens of ms to boot); a guest that starts
       // all its harts at once should not wait for thread start-up.
       : new ThreadedExecutor(this.buffers, listener, {
-        destroyOnStop, spares: Math.min(this.maxVcpus - 1, 4) || 1, maxVcpus: this.maxVcpus, sched: { ...sched, timesliceMs: config.timesliceMs ?? 4, vcpuNice, engine, warmUp: config.warmUp ?? false },
+        destroyOnStop, spares: Math.min(this.maxVcpus - 1, 4) || 1, sched: { ...sched, timesliceMs: config.timesliceMs ?? 4, vcpuNice, engine, warmUp: config.warmUp ?? false },
       });
     this.drainTimer = setInterval(() => {
       this.drainConsole();

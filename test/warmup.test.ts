@@ -40,3 +40,11 @@ test('warm-up: the program reaches every trap, exit and translator path it is me
   assert.equal(jit.pc, interp.pc);
   assert.equal(jit.instret, interp.instret);
 });
+
+test('warm-up: a spare without VmConfig.warmUp primes with two rounds, on the one engine asked for', () => {
+  const harts = runWarmUp((m, o) => new Recording(m, o), 'jit', 2) as Recording[];
+  assert.equal(harts.length, 1);
+  assert.notEqual(harts[0].jitStats, null, 'the translating engine');
+  assert.ok(harts[0].instret > 0 && harts[0].instret < 100, `a few instructions, got ${harts[0].instret}`);
+  assert.ok(!harts[0].exits.has(Exit.TrapLoop));
+});

@@ -157,9 +157,9 @@ export function warmUpOnce(make: (mem: GuestMemory, opts: HartOptions) => Hart, 
   runWarmUp(make, engine);
 }
 
-/** Runs the warm-up program on a throwaway hart per engine (both when `engine` is undefined) and returns the harts
- *  (tests check what it went through). */
-export function runWarmUp(make: (mem: GuestMemory, opts: HartOptions) => Hart, engine?: Engine): Hart[] {
+/** Runs the warm-up program on a throwaway hart per engine (both when `engine` is undefined) for `rounds` short runs
+ *  (200: a full warm-up; a few: only V8's bytecode is made) and returns the harts (tests check what they went through). */
+export function runWarmUp(make: (mem: GuestMemory, opts: HartOptions) => Hart, engine?: Engine, rounds = 200): Hart[] {
   const { bytes, start } = program();
   // The run loops: the interpreter alone, and the translating engine's (with a low threshold, so that the plain
   // loop is translated and its entry point is met by the interpreter and entered by the run loop).
@@ -175,7 +175,7 @@ export function runWarmUp(make: (mem: GuestMemory, opts: HartOptions) => Hart, e
     h.pleGap = 8;
     h.pleWindow = 16;
     h.reset(start, 3);
-    for (let k = 0; k < 200; k++) {
+    for (let k = 0; k < rounds; k++) {
       if (k % 50 === 7) h.mip |= 1 << 7; // an interrupt now and then
       h.run(1 + (k * 37) % 61);
     }

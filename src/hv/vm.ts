@@ -70,7 +70,8 @@ export interface VmConfig {
   /**
    * Threads: spare threads run the engine warm-up (cpu/warmup.ts) before they get a vCPU. Long runs are faster
    * (a 4-vCPU Linux boot by ~8%: fewer V8 deoptimizations), but a destroyed vCPU's thread then takes ~30 ms instead
-   * of ~8 ms to exit (V8 finishes an optimization job first). Default false; `hartvisor run` turns it on.
+   * of ~8 ms to exit (V8 finishes an optimization job first). Default false; `hartvisor run` turns it on. Without it
+   * a spare only primes the engine (two tiny runs: bytecode compiled, nothing optimized).
    */
   warmUp?: boolean;
   /** Console output (default: process.stdout). */

@@ -74,6 +74,11 @@ const LOOP_COUNTS = PAGE_SIZE + 2;
 const CODE_PAGE_LENGTH = LOOP_COUNTS + PAGE_SIZE / 2;
 /** Consecutive iterations of a loop before its iterations count towards its translation (see `loopStreak`). */
 const MIN_STREAK = 32;
+/** Drops a TLB's entries for the pages of one 4 MiB region (va >>> 22), in every context. */
+function dropRegion(tag: Int32Array, region: number): void {
+  for (let t = 0; t < TLB_SIZE; t++) if (((tag[t] & 0xfffff) >>> 10) === region) tag[t] = -1;
+}
+
 /** With a tiny jitThreshold (tests), the longest stretch interpreted before the run loop looks at the pc again. */
 const JIT_CHUNK = 64;
 const STRADDLE = 1 << 31;
@@ -254,14 +259,15 @@ export class Hart {
    */
   flushTlbPage(va: number): void {
     const vpn = va >>> 12, region = vpn >>> 10;
-    const tags = [this.fetchTag, this.loadTag, this.storeTag];
     if (this.superRegions[region] !== 0) {
       this.superRegions[region] = 0;
-      for (const tag of tags) for (let t = 0; t < TLB_SIZE; t++) if (((tag[t] & 0xfffff) >>> 10) === region) tag[t] = -1;
+      dropRegion(this.fetchTag, region); dropRegion(this.loadTag, region); dropRegion(this.storeTag, region);
       return;
     }
     const t = vpn & TLB_MASK;
-    for (const tag of tags) if ((tag[t] & 0xfffff) === vpn) tag[t] = -1;
+    if ((this.fetchTag[t] & 0xfffff) === vpn) this.fetchTag[t] = -1;
+    if ((this.loadTag[t] & 0xfffff) === vpn) this.loadTag[t] = -1;
+    if ((this.storeTag[t] & 0xfffff) === vpn) this.storeTag[t] = -1;
   }
 
   /** Drops every decoded and translated instruction (FENCE.I, remote fence.i). */

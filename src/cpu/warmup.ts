@@ -116,6 +116,7 @@ function program(): { bytes: Uint8Array; start: number } {
   const toS = here();
   w(csr(3, 0, 0x300, T3), ...li(T1, 1 << 11), csr(2, 0, 0x300, T1), ...li(T1, toS + 32), csr(1, 0, 0x341, T1), 0x30200073); // MPP = S; mret
   w(...li(T1, 0x80000000 | ((BASE + 0x7000) >>> 12)), csr(1, 0, 0x180, T1), 0x12000073); // satp = Sv32; sfence.vma
+  w(i(8, S0, 2, A3, 0x03), 0x12040073, 0x12050073); // a superpage walked, then sfence.vma s0 (its region), a0 (one page)
   w(i(8, S0, 2, A3, 0x03), s(12, A3, S0, 2), i(0, S1, 2, A3, 0x03)); // translated accesses
   // S-mode CSRs (sstatus.SUM on and off, sscratch, time), WFI, then ECALL back to M-mode.
   w(...li(T1, 1 << 18), csr(2, 0, 0x100, T1), csr(3, 0, 0x100, T1), csr(2, A3, 0x100, 0), csr(1, 0, 0x140, A3),

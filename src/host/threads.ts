@@ -1,8 +1,8 @@
 /**
  * ThreadedExecutor: each vCPU runs on its own worker thread over the VM's shared memory. Starting a Node
- * worker takes tens of milliseconds, so the executor keeps warm spare threads (not tied to any vCPU), booted one
- * at a time: creating a vCPU assigns a spare and starts a new spare in the background. A destroyed vCPU's thread
- * ends for real; nothing is parked.
+ * worker takes tens of milliseconds, so the executor keeps warm spare threads (not tied to any vCPU; the first one
+ * boots alone, see `refill`): creating a vCPU assigns a spare and starts a new spare in the background. A destroyed
+ * vCPU's thread ends for real; nothing is parked.
  */
 import { Worker } from 'node:worker_threads';
 import { Executor, ExecutorListener } from './executor.js';
@@ -64,11 +64,10 @@ export class ThreadedExecutor implements Executor {
       },
     });
     this.live++;
-    const sp: SpareWorker = { worker: w, ctl: new Int32Array(sab) };
     w.once('exit', () => { this.live--; });
     w.on('error', (e) => this.listener({ kind: 'error', message: `vCPU thread error: ${e.message}` }));
     w.unref();
-    return sp;
+    return { worker: w, ctl: new Int32Array(sab) };
   }
 
   /**

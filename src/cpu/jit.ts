@@ -17,8 +17,9 @@
  * Regions. A region is a loop: the basic blocks of the page that lie on a cycle through the head (following branch
  * targets, fall-throughs, jump targets, and the return points after calls to functions on the page), with the
  * bodies of those functions, taking in only blocks that have run (the interpreter decoded them), up to MAX_REGION
- * instructions. (Linux's SLOB allocator walks its free lists in such a loop: a quarter of a boot's instructions.) Code that is not a loop is not translated: V8
- * compiles each region more than once before it is fast, which only loops pay back. A basic block is a straight
+ * instructions (Linux's SLOB allocator walks its free lists in such a loop: a quarter of a boot's instructions).
+ * Code that is not a loop is not translated: V8 compiles each region more than once before it is fast, which only
+ * loops pay back. A basic block is a straight
  * run of instructions up to the first branch or jump, stopping before any instruction left to the interpreter
  * (system, CSR, atomics, PAUSE, FENCE.I, illegal, a 32-bit instruction straddling the page end) and at the page end.
  * The region is one JS function (`new Function`) holding a `for (;;) switch` whose cases are its entry points:

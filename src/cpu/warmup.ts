@@ -127,13 +127,12 @@ function program(): { bytes: Uint8Array; start: number } {
   const bytes = new Uint8Array(RAM);
   bytes.set(out);
   if (BASE + out.length > STRADDLE - 2) throw new Error('warm-up program too large');
+  const put = (o: number, v: number): void => { bytes[o] = v; bytes[o + 1] = v >>> 8; bytes[o + 2] = v >>> 16; bytes[o + 3] = v >>> 24; };
   // At the page end: an addi whose upper half is on the next page, then a return (jalr x0, 0(ra)).
-  const put32 = (o: number, v: number): void => { for (let k = 0; k < 4; k++) bytes[o + k] = (v >>> (8 * k)) & 0xff; };
-  put32(STRADDLE - 2 - BASE, i(1, A3, 0, A3, 0x13));
-  put32(STRADDLE + 2 - BASE, i(0, 1, 0, 0, 0x67));
+  put(STRADDLE - 2 - BASE, i(1, A3, 0, A3, 0x13));
+  put(STRADDLE + 2 - BASE, i(0, 1, 0, 0, 0x67));
   // Sv32 root table at BASE + 0x7000: megapages for RAM (identity and at 0x40000000) and for the device.
   const pte = (pa: number): number => (((pa >>> 12) << 10) | 0xcf) >>> 0; // V R W X A D
-  const put = (o: number, v: number): void => { bytes[o] = v; bytes[o + 1] = v >>> 8; bytes[o + 2] = v >>> 16; bytes[o + 3] = v >>> 24; };
   put(0x7000 + (BASE >>> 22) * 4, pte(BASE));
   put(0x7000 + (0x40000000 >>> 22) * 4, pte(BASE));
   put(0x7000 + (DEVICE >>> 22) * 4, pte(DEVICE));

@@ -56,9 +56,10 @@ Atomics.store(spare, Spare.TID, tid);
 // Without it, the spare still primes the engine: two tiny runs on a throwaway hart, so that V8 has compiled the
 // interpreter to bytecode before the vCPU's first instruction, and nothing is hot enough for an optimization job
 // (which an exiting thread waits for). Lifecycle bench: creation p50 3.1-3.2 ms instead of 4.4-5.3 when idle.
-if (data.sched.warmUp) warmUpOnce((m, o) => new Hart(m, o), data.sched.engine ?? defaultEngine());
-else runWarmUp((m, o) => new Hart(m, o), data.sched.engine ?? defaultEngine(), PRIME_ROUNDS);
-primeVcpuPath(data.sched.engine ?? defaultEngine());
+const engine = data.sched.engine ?? defaultEngine();
+if (data.sched.warmUp) warmUpOnce((m, o) => new Hart(m, o), engine);
+else runWarmUp((m, o) => new Hart(m, o), engine, PRIME_ROUNDS);
+primeVcpuPath(engine);
 // Warm spare: modules are loaded and compiled (the owner boots the next spare only now); sleep until assigned a
 // vCPU (or told to quit).
 Atomics.store(spare, Spare.READY, 1);

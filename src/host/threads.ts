@@ -6,7 +6,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { Executor, ExecutorListener } from './executor.js';
-import { Boost, Req, Slot, Spare, SpareState } from './layout.js';
+import { Boost, Ctl, Req, Slot, Spare, SpareState, VmState } from './layout.js';
 import { MachineBuffers } from './machine.js';
 import type { WorkerSched } from './vcpu-worker.js';
 import { canRaiseTo, processNice, setThreadNice } from './thread-priority.js';
@@ -15,6 +15,9 @@ const WORKER_URL = new URL('./vcpu-worker.js', import.meta.url);
 /** How long a vCPU thread gets to leave on its own before it is terminated. */
 const EXIT_GRACE_MS = 2000;
 const REFILL_DELAY_MS = 25;
+/** From the first destroy of a vCPU to a full pool of spares (a guest that offlines and onlines a CPU once, then
+ *  powers off, should not pay for spares it never uses). */
+const FULL_POOL_DELAY_MS = 1000;
 
 /** `left`: the thread runs no more guest code (its 'exited' message); `exited`: the thread is gone. */
 interface Running { worker: Worker; ctl: Int32Array; left: Promise<void>; exited: Promise<void> }
@@ -30,6 +33,9 @@ export class ThreadedExecutor implements Executor {
   /** The first spare has booted (the others boot only then). */
   private firstReady = false;
   private live = 0;
+  /** vCPUs come and go (one was destroyed a while ago): keep `maxSpares` spares, not just room for new ids. */
+  private fullPool = false;
+  private fullPoolTimer: NodeJS.Timeout | undefined;
   private refillTimer: NodeJS.Timeout | undefined;
   private readonly exiting = new Set<Promise<void>>();
   private readonly gone = new Map<number, Promise<number>>();
@@ -71,14 +77,13 @@ export class ThreadedExecutor implements Executor {
   }
 
   /**
-   * Boots spares up to `maxSpares`. The first one boots alone: isolates booting side by side on few cores would
-   * delay the first vCPU (the boot vCPU of a 4-vCPU Linux guest started 110-150 ms later than alone). Later ones
-   * boot side by side, and several are kept, so that vCPUs created one after the other under load find a spare
-   * ready: a spare booting behind 8 busy vCPU threads takes longer than a hotplug cycle (with only one spare kept,
-   * hot-add took 40 ms at p50 instead of 9).
+   * Boots spares, up to `maxSpares` (how many: below). The first one boots alone: isolates booting side by side on
+   * few cores would delay the first vCPU (the boot vCPU of a 4-vCPU Linux guest started 110-150 ms later than
+   * alone). Later ones boot side by side.
    */
   private refill(): void {
-    if (this.closed) return;
+    // A VM that has shut down (its vCPUs are being destroyed on the way to close) needs no more threads.
+    if (this.closed || !this.buffers || Atomics.load(new Int32Array(this.buffers.ctl), Ctl.STATE) === VmState.SHUTDOWN) return;
     if (!this.firstReady) {
       if (this.live > 0) return;
       const sp = this.spawn();
@@ -90,7 +95,23 @@ export class ThreadedExecutor implements Executor {
       if (ready.async) void ready.value.then(onReady); else onReady();
       return;
     }
-    while (this.spares.length < this.maxSpares) this.spares.push(this.spawn());
+    // Spares for the vCPUs that can still be created, plus one for an id destroyed and created again (Linux
+    // offlining and onlining a CPU): a VM whose every vCPU runs has no use for more, and each costs an isolate and a
+    // warm-up (a 4-vCPU Linux boot, CPU-bound on 2 cores, spent ~0.5 s of CPU on 3 spares it never used). A VM
+    // whose vCPUs keep coming and going gets the full pool, a while after its first destroy: a spare booting behind
+    // busy vCPU threads takes longer than a hotplug cycle (hotplug bench: hot-add p50 12-15 ms with 2 spares, 8-9
+    // with 4).
+    const room = this.slots.length / Slot.STRIDE - this.running.size;
+    const want = this.fullPool ? this.maxSpares : Math.min(this.maxSpares, room + 1);
+    while (this.spares.length < want) this.spares.push(this.spawn());
+  }
+
+  /** Boots spares in a moment (REFILL_DELAY_MS): booting a Node worker costs tens of ms of CPU, which should not
+   *  slow a burst of vCPU creations (a guest starting all its harts at once). */
+  private refillSoon(): void {
+    if (this.refillTimer || this.closed) return;
+    this.refillTimer = setTimeout(() => { this.refillTimer = undefined; this.refill(); }, REFILL_DELAY_MS);
+    this.refillTimer.unref();
   }
 
   addVcpu(id: number): void {
@@ -103,12 +124,7 @@ export class ThreadedExecutor implements Executor {
     Atomics.store(sp.ctl, Spare.ID, id);
     Atomics.store(sp.ctl, Spare.STATE, SpareState.ASSIGNED);
     Atomics.notify(sp.ctl, Spare.STATE);
-    // Replace the spare a little later: booting a Node worker costs tens of ms of CPU, which should not slow a
-    // burst of vCPU creations (a guest starting all its harts at once).
-    if (!this.refillTimer) {
-      this.refillTimer = setTimeout(() => { this.refillTimer = undefined; this.refill(); }, REFILL_DELAY_MS);
-      this.refillTimer.unref();
-    }
+    this.refillSoon();
     const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
     let leftResolve!: () => void;
     const left = new Promise<void>((resolve) => { leftResolve = resolve; });
@@ -137,6 +153,12 @@ export class ThreadedExecutor implements Executor {
     if (!r) return;
     this.running.delete(id);
     this.gone.set(id, r.exited.then(() => performance.now()));
+    // An id is free again: a spare for it now, the full pool in a while (see refill).
+    if (!this.fullPoolTimer) {
+      this.fullPoolTimer = setTimeout(() => { this.fullPool = true; this.refill(); }, FULL_POOL_DELAY_MS);
+      this.fullPoolTimer.unref();
+    }
+    this.refillSoon();
     // The thread tears itself down at the hypervisor's priority, not behind the guests' threads.
     this.lift(r);
     // ORDER: the EXIT bit is visible before the wake-up that makes the thread look at it.
@@ -190,6 +212,7 @@ export class ThreadedExecutor implements Executor {
   async close(): Promise<void> {
     this.closed = true;
     if (this.refillTimer) clearTimeout(this.refillTimer);
+    if (this.fullPoolTimer) clearTimeout(this.fullPoolTimer);
     await Promise.all([...this.running.keys()].map((id) => this.removeVcpu(id)));
     await Promise.all([...this.exiting]);
     await Promise.all(this.spares.splice(0).map(async (s) => {

@@ -28,6 +28,12 @@ export const enum Ctl {
   WAIT_TICKET = 10,
   /** What a guest kernel's unsupported instruction or SBI call does (OnUnsupported). */
   ON_UNSUPPORTED = 11,
+  /**
+   * Host work waiting for a core (threads.ts): how many vCPU threads the owner is waiting on (one being created,
+   * one leaving). While it is non-zero, busy vCPU threads sleep briefly after each slice, so that the host's
+   * scheduler runs that thread now rather than at its next tick (4 ms here).
+   */
+  HOST_YIELD = 12,
   SIZE = 16,
 }
 
@@ -131,9 +137,10 @@ export function allocStats(maxVcpus: number): SharedArrayBuffer {
 /**
  * A worker thread's own control words (one small buffer per thread, shared with the owner). TID: its kernel
  * thread id (0 if unknown); BOOST: 1 while the owner has lifted its OS priority (thread-priority.ts); READY: 1 once
- * it has booted (and warmed up), which lets the owner boot the next spare.
+ * it has booted (and warmed up), which lets the owner boot the next spare; HOST_WAITS: why the owner holds a count
+ * in Ctl.HOST_YIELD for this thread (HostWait in thread-priority.ts), 0 when it holds none.
  */
-export const enum Spare { STATE = 0, ID = 1, TID = 2, BOOST = 3, READY = 4, WORDS = 5 }
+export const enum Spare { STATE = 0, ID = 1, TID = 2, BOOST = 3, READY = 4, HOST_WAITS = 5, WORDS = 6 }
 /** Spare.BOOST: lifted for about one time slice, or held until the owner lets go (then one more slice). */
 export const enum Boost { NONE = 0, SLICE = 1, HELD = 2 }
 export const enum SpareState { IDLE = 0, ASSIGNED = 1, LEFT = 2, QUIT = 3 }

@@ -12,7 +12,7 @@
  */
 import { readFileSync, readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
-import { Boost, Spare } from './layout.js';
+import { Boost, Ctl, Spare } from './layout.js';
 
 /** The calling thread's kernel thread id, or 0 where the platform does not tell (not Linux). */
 export function currentThreadId(): number {
@@ -93,4 +93,31 @@ export class VcpuThreadPriority {
     this.boostUntil = 0;
     setThreadNice(this.tid, this.low);
   }
+}
+
+/**
+ * Host work that needs a core now (Ctl.HOST_YIELD). With every core busy running guests, a thread the owner wakes
+ * (a spare handed a vCPU, a vCPU told to leave) is not run at once even at a higher priority: the kernel lets the
+ * running guest thread finish its slice and decides at its next tick (4 ms here), so creation and destroy took 4 or
+ * 8 ms in a third of the lifecycle bench's cycles. The owner takes a count for the thread it waits on, tagged with
+ * why (Spare.HOST_WAITS: a creation or an exit); busy vCPU threads see it after their slice and sleep briefly, which
+ * hands their core to that thread. The count is taken back once, by whoever ends that wait (the thread after its
+ * first slice, the owner when the thread is gone, or the owner's time-out); a later wait of the same thread
+ * replaces an earlier one without a second count.
+ */
+export const enum HostWait { NONE = 0, CREATE = 1, EXIT = 2 }
+
+export function requestHostYield(ctl: Int32Array, spare: Int32Array, why: HostWait): void {
+  if (Atomics.exchange(spare, Spare.HOST_WAITS, why) === HostWait.NONE) Atomics.add(ctl, Ctl.HOST_YIELD, 1);
+}
+
+/** Takes back `spare`'s count in Ctl.HOST_YIELD if it still waits for `why`. */
+export function releaseHostYield(ctl: Int32Array, spare: Int32Array, why: HostWait): void {
+  if (Atomics.compareExchange(spare, Spare.HOST_WAITS, why, HostWait.NONE) === why) Atomics.sub(ctl, Ctl.HOST_YIELD, 1);
+}
+
+/** Whether a busy vCPU thread should give its core away for a moment: the owner waits on another thread. */
+export function hostWantsCore(ctl: Int32Array, spare: Int32Array): boolean {
+  return Atomics.load(ctl, Ctl.HOST_YIELD) > 0 && Atomics.load(spare, Spare.HOST_WAITS) === HostWait.NONE &&
+    Atomics.load(spare, Spare.BOOST) === Boost.NONE;
 }

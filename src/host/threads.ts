@@ -9,7 +9,7 @@ import { Executor, ExecutorListener } from './executor.js';
 import { Boost, Ctl, Req, Slot, Spare, SpareState, VmState } from './layout.js';
 import { MachineBuffers } from './machine.js';
 import type { WorkerSched } from './vcpu-worker.js';
-import { canRaiseTo, processNice, setThreadNice } from './thread-priority.js';
+import { HostWait, canRaiseTo, processNice, releaseHostYield, requestHostYield, setThreadNice } from './thread-priority.js';
 
 const WORKER_URL = new URL('./vcpu-worker.js', import.meta.url);
 /** How long a vCPU thread gets to leave on its own before it is terminated. */
@@ -18,6 +18,8 @@ const REFILL_DELAY_MS = 25;
 /** From the first destroy of a vCPU to a full pool of spares (a guest that offlines and onlines a CPU once, then
  *  powers off, should not pay for spares it never uses). */
 const FULL_POOL_DELAY_MS = 1000;
+/** Longest that busy vCPU threads give way to one thread the owner waits on (thread-priority.ts). */
+const HOST_YIELD_MAX_MS = 20;
 
 /** `left`: the thread runs no more guest code (its 'exited' message); `exited`: the thread is gone. */
 interface Running { worker: Worker; ctl: Int32Array; left: Promise<void>; exited: Promise<void> }
@@ -26,6 +28,7 @@ interface SpareWorker { worker: Worker; ctl: Int32Array }
 export class ThreadedExecutor implements Executor {
   readonly kind = 'threads' as const;
   private readonly slots: Int32Array;
+  private readonly ctlWords: Int32Array;
   private readonly running = new Map<number, Running>();
   private readonly spares: SpareWorker[] = [];
   /** Most spare threads kept warm. */
@@ -56,6 +59,7 @@ export class ThreadedExecutor implements Executor {
     this.canBoost = opts.sched.vcpuNice > 0 && canRaiseTo(this.niceBase);
     this.buffers = buffers;
     this.slots = new Int32Array(buffers.slots);
+    this.ctlWords = new Int32Array(buffers.ctl);
     this.maxSpares = opts.spares ?? 1;
     this.refill();
   }
@@ -118,8 +122,10 @@ export class ThreadedExecutor implements Executor {
     if (this.closed) throw new Error('executor closed');
     const sp = this.spares.shift() ?? this.spawn();
     const w = sp.worker;
-    // A spare boots and waits at the guests' priority (it is background work) and is lifted when it gets a vCPU.
+    // A spare boots and waits at the guests' priority (it is background work) and is lifted when it gets a vCPU;
+    // busy vCPU threads give way until it runs its first slice.
     this.lift(sp);
+    this.hostWaitsFor(sp, HostWait.CREATE);
     // ORDER: the id is stored before the state that hands it over; the notify wakes the sleeping spare at once.
     Atomics.store(sp.ctl, Spare.ID, id);
     Atomics.store(sp.ctl, Spare.STATE, SpareState.ASSIGNED);
@@ -159,8 +165,10 @@ export class ThreadedExecutor implements Executor {
       this.fullPoolTimer.unref();
     }
     this.refillSoon();
-    // The thread tears itself down at the hypervisor's priority, not behind the guests' threads.
+    // The thread tears itself down at the hypervisor's priority, not behind the guests' threads, and they give
+    // way until it is gone (its exit event also needs the owner thread to run).
     this.lift(r);
+    this.hostWaitsFor(r, HostWait.EXIT, r.exited);
     // ORDER: the EXIT bit is visible before the wake-up that makes the thread look at it.
     Atomics.or(this.slots, id * Slot.STRIDE + Slot.REQ, Req.EXIT);
     this.wake(id);
@@ -181,6 +189,17 @@ export class ThreadedExecutor implements Executor {
   boost(id: number, held = false): void {
     const r = this.running.get(id);
     if (r) this.lift(r, held ? Boost.HELD : Boost.SLICE);
+  }
+
+  /**
+   * Busy vCPU threads give way until this thread releases its count (a new vCPU, after its first slice), `until`
+   * settles (a leaving one: until it is gone, which also needs the owner thread to run), or HOST_YIELD_MAX_MS.
+   */
+  private hostWaitsFor(r: { ctl: Int32Array }, why: HostWait, until?: Promise<void>): void {
+    requestHostYield(this.ctlWords, r.ctl, why);
+    const release = (): void => releaseHostYield(this.ctlWords, r.ctl, why);
+    setTimeout(release, HOST_YIELD_MAX_MS).unref();
+    void until?.then(release);
   }
 
   private lift(r: { ctl: Int32Array }, how = Boost.SLICE): void {

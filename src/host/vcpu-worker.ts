@@ -14,7 +14,7 @@ import { TraceKind, TraceRing } from './trace.js';
 import { Ctl, HsmState, Req, RunState, Slot, Spare, SpareState, Stat, VmState } from './layout.js';
 import { HotplugQueue } from './hotplug-queue.js';
 import { MachineBuffers, MachineView, TIMEBASE_HZ, createMachineBuffers, wallTicks } from './machine.js';
-import { VcpuThreadPriority, currentThreadId, setThreadNice } from './thread-priority.js';
+import { HostWait, VcpuThreadPriority, currentThreadId, hostWantsCore, releaseHostYield, setThreadNice } from './thread-priority.js';
 import { defaultEngine, type Engine } from '../cpu/jit.js';
 import { Hart } from '../cpu/hart.js';
 import { runWarmUp, warmUpOnce } from '../cpu/warmup.js';
@@ -31,6 +31,8 @@ const COLD_SLICES = 32;
 const PRIME_ROUNDS = 2;
 /** A spinning vCPU gives its host CPU away for this long (ms) unless woken: our sched_yield. */
 const SPIN_YIELD_MS = 0.05;
+/** A busy vCPU gives its host CPU away for this long (ms) after a slice while the owner waits on a thread. */
+const HOST_YIELD_MS = 0.2;
 
 interface Assign { id: number; destroyOnStop: boolean; sched: WorkerSched }
 
@@ -192,7 +194,11 @@ function runVcpu({ id, destroyOnStop, sched }: Assign): void {
     if (cpus && cpu < 0 && !acquireCpu()) break;
     setRun(RunState.RUNNING);
     const s = core.runSlice(coldSlices > 0 ? (coldSlices--, COLD_SLICE) : SLICE);
+    // The owner waited for this new thread to run its first slice (creation): it has.
+    if (coldSlices === COLD_SLICES - 1) releaseHostYield(ctl, spare, HostWait.CREATE);
     priority.afterSlice(s !== Slice.PARKED, s === Slice.IDLE);
+    // The owner waits for another thread to run: give this core away for a moment (thread-priority.ts).
+    if ((s === Slice.CONTINUE || s === Slice.SPIN) && hostWantsCore(ctl, spare)) Atomics.wait(slots, b + Slot.WAKE, w, HOST_YIELD_MS);
     switch (s) {
       case Slice.CONTINUE:
         if (cpus && performance.now() >= quantumEnd) {

@@ -376,7 +376,7 @@ describe('threads and workers are released (threaded executor)', () => {
       await waitFor(() => vm.threads === 6, 5000, `5 vCPU threads and 1 spare (now ${vm.threads})`);
       await new Promise((r) => setTimeout(r, 300)); // the executor refills 25 ms after a creation
       assert.equal(vm.threads, 6, 'no spare beyond the room for new ids plus one');
-      // A destroyed id frees room (a spare for it at once); a second later the pool is full (4 spares).
+      // A destroyed id frees room (a spare for it at once); a moment later the pool is full (4 spares).
       await vs[4]!.destroy();
       await waitFor(() => vm.threads === 4 + 4, 5000, `4 vCPU threads and a full pool of 4 spares (now ${vm.threads})`);
     } finally {

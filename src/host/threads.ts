@@ -17,7 +17,7 @@ const EXIT_GRACE_MS = 2000;
 const REFILL_DELAY_MS = 25;
 /** From the first destroy of a vCPU to a full pool of spares (a guest that offlines and onlines a CPU once, then
  *  powers off, should not pay for spares it never uses). */
-const FULL_POOL_DELAY_MS = 1000;
+const FULL_POOL_DELAY_MS = 200;
 /** Longest that busy vCPU threads give way to one thread the owner waits on (thread-priority.ts). */
 const HOST_YIELD_MAX_MS = 20;
 

@@ -361,24 +361,30 @@ describe('threads and workers are released (threaded executor)', () => {
     }
   });
 
-  it('keeps spares for the ids that can still be created plus one, and the full pool once vCPUs come and go', async () => {
-    // maxVcpus 5: at most 4 spares. With every vCPU created, one spare is enough (a 4-vCPU Linux boot paid for 3).
+  it('keeps the full pool of spares while ids are free, one when every id runs, fewer after a guest stop', async () => {
+    // maxVcpus 5: at most 4 spares. With every vCPU created one spare is enough (a 4-vCPU Linux boot paid for 3).
     const vm = await createVm(vmConfig('threads', { maxVcpus: 5 }));
     try {
       const g = loadGuest(vm.mem);
       const vs: Vcpu[] = [];
       for (let id = 0; id < 5; id++) {
         const v = await vm.createVcpu(id);
-        v.start(g.counter, counterAddr(id));
+        if (id < 4) v.start(g.counter, counterAddr(id));
         vs.push(v);
       }
-      await waitFor(() => vs.every((_, id) => vm.mem.readU32(counterAddr(id)) > 0), 15_000, 'all vCPUs to run');
+      await waitFor(() => [0, 1, 2, 3].every((id) => vm.mem.readU32(counterAddr(id)) > 0), 15_000, 'vCPUs 0-3 to run');
       await waitFor(() => vm.threads === 6, 5000, `5 vCPU threads and 1 spare (now ${vm.threads})`);
-      await new Promise((r) => setTimeout(r, 300)); // the executor refills 25 ms after a creation
-      assert.equal(vm.threads, 6, 'no spare beyond the room for new ids plus one');
-      // A destroyed id frees room (a spare for it at once); a moment later the pool is full (4 spares).
-      await vs[4]!.destroy();
-      await waitFor(() => vm.threads === 4 + 4, 5000, `4 vCPU threads and a full pool of 4 spares (now ${vm.threads})`);
+      await new Promise((r) => setTimeout(r, 300)); // the executor refills 25 ms after a change
+      assert.equal(vm.threads, 6, 'no spare beyond one while every id runs');
+      // The guest stops hart 4 itself (HSM hart_stop; the VM destroys it): room for one id, so two spares.
+      vs[4]!.start(g.hartStop, 0);
+      await waitFor(() => vs[4]!.isDestroyed, 10_000, 'hart 4 to stop and be destroyed');
+      await waitFor(() => vm.threads === 4 + 2, 5000, `4 vCPU threads and 2 spares (now ${vm.threads})`);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(vm.threads, 4 + 2, 'after a guest stop: room for new ids plus one');
+      // The host destroys a vCPU: ids come and go, so the full pool of 4.
+      await vs[3]!.destroy();
+      await waitFor(() => vm.threads === 3 + 4, 5000, `3 vCPU threads and a full pool of 4 spares (now ${vm.threads})`);
     } finally {
       await vm.close();
     }

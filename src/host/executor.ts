@@ -20,7 +20,9 @@ export interface Executor {
   /** Starts running vCPU `id` (its slot is initialised and occupied). */
   addVcpu(id: number): void | Promise<void>;
   /** Ends vCPU `id`: resolves once it runs no more and its thread (if any) is gone. */
-  removeVcpu(id: number): Promise<void>;
+  /** `byGuest`: the guest stopped the hart itself (HSM hart_stop without a host request); the threaded executor
+   *  then keeps fewer spare threads (threads.ts). */
+  removeVcpu(id: number, byGuest?: boolean): Promise<void>;
   /**
    * Gives vCPU `id`'s thread the hypervisor's OS priority: it has host work to act on. For about a time slice, or
    * with `held` true until `boost(id, false)` (which lets it lapse after a time slice).

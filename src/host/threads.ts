@@ -15,9 +15,6 @@ const WORKER_URL = new URL('./vcpu-worker.js', import.meta.url);
 /** How long a vCPU thread gets to leave on its own before it is terminated. */
 const EXIT_GRACE_MS = 2000;
 const REFILL_DELAY_MS = 25;
-/** From the first destroy of a vCPU to a full pool of spares (a guest that offlines and onlines a CPU once, then
- *  powers off, should not pay for spares it never uses). */
-const FULL_POOL_DELAY_MS = 200;
 /** Longest that busy vCPU threads give way to one thread the owner waits on (thread-priority.ts). */
 const HOST_YIELD_MAX_MS = 20;
 
@@ -36,9 +33,10 @@ export class ThreadedExecutor implements Executor {
   /** The first spare has booted (the others boot only then). */
   private firstReady = false;
   private live = 0;
-  /** vCPUs come and go (one was destroyed a while ago): keep `maxSpares` spares, not just room for new ids. */
-  private fullPool = false;
-  private fullPoolTimer: NodeJS.Timeout | undefined;
+  /** The only vCPUs destroyed so far were stopped by the guest itself (see refill); false again once the host
+   *  destroys one. */
+  private guestStopsOnly = false;
+  private hostDestroyed = false;
   private refillTimer: NodeJS.Timeout | undefined;
   private readonly exiting = new Set<Promise<void>>();
   private readonly gone = new Map<number, Promise<number>>();
@@ -99,14 +97,14 @@ export class ThreadedExecutor implements Executor {
       if (ready.async) void ready.value.then(onReady); else onReady();
       return;
     }
-    // Spares for the vCPUs that can still be created, plus one for an id destroyed and created again (Linux
-    // offlining and onlining a CPU): a VM whose every vCPU runs has no use for more, and each costs an isolate and a
-    // warm-up (a 4-vCPU Linux boot, CPU-bound on 2 cores, spent ~0.5 s of CPU on 3 spares it never used). A VM
-    // whose vCPUs keep coming and going gets the full pool, a while after its first destroy: a spare booting behind
-    // busy vCPU threads takes longer than a hotplug cycle (hotplug bench: hot-add p50 12-15 ms with 2 spares, 8-9
-    // with 4).
+    // How many: the full pool while new ids can be created, since a spare booting behind busy vCPU threads takes
+    // longer than a hotplug cycle (hotplug bench: hot-add p50 12-15 ms with 2 spares, 8-9 with 4). One when every
+    // id runs (for an id destroyed and created again): more would never be used, and each costs an isolate and a
+    // warm-up (a 4-vCPU Linux boot, CPU-bound on 2 cores, spent ~0.5 s of CPU on 3 such spares). After a guest
+    // stopped a hart on its own (Linux offlining a CPU, then onlining it and powering off), only the room for new
+    // ids plus one, until the host itself destroys a vCPU.
     const room = this.slots.length / Slot.STRIDE - this.running.size;
-    const want = this.fullPool ? this.maxSpares : Math.min(this.maxSpares, room + 1);
+    const want = room === 0 ? 1 : this.guestStopsOnly ? Math.min(this.maxSpares, room + 1) : this.maxSpares;
     while (this.spares.length < want) this.spares.push(this.spawn());
   }
 
@@ -120,7 +118,9 @@ export class ThreadedExecutor implements Executor {
 
   addVcpu(id: number): void {
     if (this.closed) throw new Error('executor closed');
-    const sp = this.spares.shift() ?? this.spawn();
+    // A spare that has booted if there is one (spares boot side by side, and not always in order).
+    const k = this.spares.findIndex((s) => Atomics.load(s.ctl, Spare.READY) === 1);
+    const sp = (k >= 0 ? this.spares.splice(k, 1)[0] : this.spares.shift()) ?? this.spawn();
     const w = sp.worker;
     // A spare boots and waits at the guests' priority (it is background work) and is lifted when it gets a vCPU;
     // busy vCPU threads give way until it runs its first slice.
@@ -154,16 +154,13 @@ export class ThreadedExecutor implements Executor {
     this.running.set(id, { worker: w, ctl: sp.ctl, left, exited });
   }
 
-  async removeVcpu(id: number): Promise<void> {
+  async removeVcpu(id: number, byGuest = false): Promise<void> {
     const r = this.running.get(id);
     if (!r) return;
     this.running.delete(id);
     this.gone.set(id, r.exited.then(() => performance.now()));
-    // An id is free again: a spare for it now, the full pool in a while (see refill).
-    if (!this.fullPoolTimer) {
-      this.fullPoolTimer = setTimeout(() => { this.fullPool = true; this.refill(); }, FULL_POOL_DELAY_MS);
-      this.fullPoolTimer.unref();
-    }
+    // An id is free again: spares for it (see refill).
+    if (byGuest) this.guestStopsOnly = !this.hostDestroyed; else { this.hostDestroyed = true; this.guestStopsOnly = false; }
     this.refillSoon();
     // The thread tears itself down at the hypervisor's priority, not behind the guests' threads, and they give
     // way until it is gone (its exit event also needs the owner thread to run).
@@ -231,7 +228,6 @@ export class ThreadedExecutor implements Executor {
   async close(): Promise<void> {
     this.closed = true;
     if (this.refillTimer) clearTimeout(this.refillTimer);
-    if (this.fullPoolTimer) clearTimeout(this.fullPoolTimer);
     await Promise.all([...this.running.keys()].map((id) => this.removeVcpu(id)));
     await Promise.all([...this.exiting]);
     await Promise.all(this.spares.splice(0).map(async (s) => {

@@ -311,11 +311,11 @@ export class Vm {
     return this.serial(id, () => this.destroyNow(id, true));
   }
 
-  private async destroyNow(id: number, cancelStart = false): Promise<void> {
+  private async destroyNow(id: number, cancelStart = false, byGuest = false): Promise<void> {
     const v = this.vcpus.get(id);
     if (!v) throw new HvError('ENODEV', `no vCPU ${id}`);
     this.vcpus.delete(id);
-    await this.executor.removeVcpu(id);
+    await this.executor.removeVcpu(id, byGuest);
     this.detach(id, v, cancelStart);
   }
 
@@ -700,10 +700,12 @@ export class Vm {
       case 'stopped': {
         const id = ev.id;
         if (!this.destroysOnStop(id)) { this.checkStalled(); return; }
+        // The guest stopped the hart on its own, or because the host asked (hotRemove).
+        const byGuest = !this.removing.has(id);
         this.removing.delete(id);
         void this.serial(id, async () => {
           if (!this.vcpus.has(id)) return;
-          await this.destroyNow(id);
+          await this.destroyNow(id, false, byGuest);
           // A start posted while the vCPU was being destroyed: create it again.
           const b = id * Slot.STRIDE;
           if (!this.closed && Atomics.load(this.slots, b + Slot.HSM) === HsmState.START_PENDING) await this.createNow(id);

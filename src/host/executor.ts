@@ -19,9 +19,10 @@ export interface Executor {
   readonly kind: 'threads' | 'deterministic';
   /** Starts running vCPU `id` (its slot is initialised and occupied). */
   addVcpu(id: number): void | Promise<void>;
-  /** Ends vCPU `id`: resolves once it runs no more and its thread (if any) is gone. */
-  /** `byGuest`: the guest stopped the hart itself (HSM hart_stop without a host request); the threaded executor
-   *  then keeps fewer spare threads (threads.ts). */
+  /**
+   * Ends vCPU `id`: resolves once it runs no more and its thread (if any) is gone. `byGuest`: the guest stopped the
+   * hart itself (HSM hart_stop without a host request); the threaded executor then keeps fewer spare threads.
+   */
   removeVcpu(id: number, byGuest?: boolean): Promise<void>;
   /**
    * Gives vCPU `id`'s thread the hypervisor's OS priority: it has host work to act on. For about a time slice, or

@@ -33,9 +33,8 @@ export class ThreadedExecutor implements Executor {
   /** The first spare has booted (the others boot only then). */
   private firstReady = false;
   private live = 0;
-  /** The only vCPUs destroyed so far were stopped by the guest itself (see refill); false again once the host
-   *  destroys one. */
-  private guestStopsOnly = false;
+  /** Who has destroyed vCPUs so far: the guest stopping a hart on its own, the host (see refill). */
+  private guestStopped = false;
   private hostDestroyed = false;
   private refillTimer: NodeJS.Timeout | undefined;
   private readonly exiting = new Set<Promise<void>>();
@@ -85,7 +84,7 @@ export class ThreadedExecutor implements Executor {
    */
   private refill(): void {
     // A VM that has shut down (its vCPUs are being destroyed on the way to close) needs no more threads.
-    if (this.closed || !this.buffers || Atomics.load(new Int32Array(this.buffers.ctl), Ctl.STATE) === VmState.SHUTDOWN) return;
+    if (this.closed || Atomics.load(this.ctlWords, Ctl.STATE) === VmState.SHUTDOWN) return;
     if (!this.firstReady) {
       if (this.live > 0) return;
       const sp = this.spawn();
@@ -104,7 +103,7 @@ export class ThreadedExecutor implements Executor {
     // stopped a hart on its own (Linux offlining a CPU, then onlining it and powering off), only the room for new
     // ids plus one, until the host itself destroys a vCPU.
     const room = this.slots.length / Slot.STRIDE - this.running.size;
-    const want = room === 0 ? 1 : this.guestStopsOnly ? Math.min(this.maxSpares, room + 1) : this.maxSpares;
+    const want = room === 0 ? 1 : this.guestStopped && !this.hostDestroyed ? Math.min(this.maxSpares, room + 1) : this.maxSpares;
     while (this.spares.length < want) this.spares.push(this.spawn());
   }
 
@@ -160,7 +159,7 @@ export class ThreadedExecutor implements Executor {
     this.running.delete(id);
     this.gone.set(id, r.exited.then(() => performance.now()));
     // An id is free again: spares for it (see refill).
-    if (byGuest) this.guestStopsOnly = !this.hostDestroyed; else { this.hostDestroyed = true; this.guestStopsOnly = false; }
+    if (byGuest) this.guestStopped = true; else this.hostDestroyed = true;
     this.refillSoon();
     // The thread tears itself down at the hypervisor's priority, not behind the guests' threads, and they give
     // way until it is gone (its exit event also needs the owner thread to run).

@@ -421,6 +421,32 @@ test('wfi with nothing pending exits with Exit.Wfi, pc past it; a later interrup
   assert.equal(h.regs[A.a0], 0);
 });
 
+test('a live clock: the time read that reaches timerCmp raises STIP, and the interrupt is taken right after it', () => {
+  const { h, p } = machine((p) => {
+    p.la(A.t0, 'mtrap').w(A.csrw(MTVEC, A.t0));
+    p.label('loop').w(A.csrr(A.a0, TIME));
+    p.label('after').w(A.addi(A.a1, A.a1, 1), A.jal(0, -8));
+    spin(p, 'mtrap');
+  });
+  let now = 50;
+  h.clock = () => now;
+  h.timerCmp = 100;
+  h.mie = 1 << STI; h.mstatus |= ST_MIE;
+  h.run(40); // before the deadline: nothing pending, the loop runs
+  assert.equal(h.mip & (1 << STI), 0);
+  assert.notEqual(h.pc >>> 0, p.addr('mtrap'));
+  const counted = h.regs[A.a1];
+  // The deadline passes while the hart runs: the next time read sees it and the interrupt follows that read.
+  now = 100;
+  h.run(40);
+  assert.equal(h.pc >>> 0, p.addr('mtrap'));
+  assert.equal(u(h.mcause), u(INTR | STI));
+  assert.notEqual(h.mip & (1 << STI), 0);
+  assert.equal(h.regs[A.a0], 100);
+  assert.equal(u(h.mepc), p.addr('after'));
+  assert.ok(h.regs[A.a1] - counted <= 1, 'at most the one addi in flight ran after the deadline was read');
+});
+
 test('wfi is a nop when an interrupt is pending and enabled in mie, even with MIE clear', () => {
   const { h, p } = machine((p) => {
     p.la(A.t0, 'mtrap').w(A.csrw(MTVEC, A.t0));

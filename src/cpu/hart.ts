@@ -106,6 +106,13 @@ export class Hart {
   /** Optional live time source (ticks) supplied by the executor, e.g. the wall clock of the threaded executor;
    *  when set, a read of the time CSR is always current. The engine itself never reads a clock. */
   clock: (() => number) | null = null;
+  /** With a live `clock`: the timer compare value (ticks) of the executor's timer. A read of the time CSR that
+   *  reaches it raises STIP and takes the interrupt right after the reading instruction, as a hart with a
+   *  hardware comparator would; without it a guest could see the deadline pass and still run on for a slice. */
+  timerCmp = Infinity;
+  private timerRaised = false;
+  /** With a live `clock`: the time the guest last read (NaN once the executor clears it). */
+  timeSeen = NaN;
   /** Pause-loop exiting: a PAUSE more than `pleGap` instructions after the previous one starts a new spin;
    *  a spin longer than `pleWindow` instructions exits with Exit.Pause. `pleGap` 0 turns PLE off. */
   pleGap = 0;
@@ -842,7 +849,8 @@ export class Hart {
         }
         if (rd !== 0) r[rd] = old;
         this.pc = pc + 4 | 0;
-        if (writes) { this.refetch = true; this.checkInterrupts(); }
+        if (writes) this.refetch = true;
+        if (writes || this.timerRaised) { this.timerRaised = false; this.checkInterrupts(); }
         return -1;
       }
       case Op.LR_W: {
@@ -950,7 +958,12 @@ export class Hart {
 
   /** The time CSR now. */
   timeNow(): number {
-    if (this.clock !== null) return this.clock();
+    if (this.clock !== null) {
+      const t = this.clock();
+      if (t >= this.timerCmp && (this.mip & (1 << Irq.STI)) === 0) { this.mip |= 1 << Irq.STI; this.timerRaised = true; }
+      this.timeSeen = t;
+      return t;
+    }
     return this.timeScale === 0 ? this.time : Math.floor(this.time + (this.instret - this.timeInstret) * this.timeScale);
   }
 

@@ -336,6 +336,9 @@ export class Vm {
     v.markDestroyed();
     this.traceOwner(id, TraceKind.LIFE, 0);
     this.release();
+    // A hotRemove waiting in until() sees the vCPU gone now, not at its next 5 ms poll.
+    Atomics.add(this.ctl, Ctl.DOORBELL, 1);
+    Atomics.notify(this.ctl, Ctl.DOORBELL);
   }
 
   /**
@@ -418,7 +421,8 @@ export class Vm {
       if (this.closed) throw new HvError('EBADF', 'the VM was closed while the request was in flight');
       const left = deadline - performance.now();
       if (left <= 0) return false;
-      // vCPUs ring the doorbell on HSM transitions and when their thread leaves; poll too, for owner-side changes.
+      // vCPUs ring the doorbell on HSM transitions and when their thread leaves, the owner when it detached a vCPU;
+      // poll too, for other owner-side changes.
       const w = Atomics.waitAsync(this.ctl, Ctl.DOORBELL, bell, Math.min(left, 5));
       if (w.async) await w.value; else await new Promise((r) => setImmediate(r));
     }

@@ -361,7 +361,7 @@ describe('threads and workers are released (threaded executor)', () => {
     }
   });
 
-  it('keeps the full pool of spares while ids are free, one when every id runs, fewer after a guest stop', async () => {
+  it('keeps the full pool of spares while ids are free, one when every id runs, fewer after a guest stop; the full pool for good once the host destroys', async () => {
     // maxVcpus 5: at most 4 spares. With every vCPU created one spare is enough (a 4-vCPU Linux boot paid for 3).
     const vm = await createVm(vmConfig('threads', { maxVcpus: 5 }));
     try {
@@ -385,6 +385,9 @@ describe('threads and workers are released (threaded executor)', () => {
       // The host destroys a vCPU: ids come and go, so the full pool of 4.
       await vs[3]!.destroy();
       await waitFor(() => vm.threads === 3 + 4, 5000, `3 vCPU threads and a full pool of 4 spares (now ${vm.threads})`);
+      // Every id runs again; the host removes and adds vCPUs here, so the pool stays full for the next hot-add.
+      for (const id of [3, 4]) await vm.createVcpu(id);
+      await waitFor(() => vm.threads === 5 + 4, 5000, `5 vCPU threads and a full pool of 4 spares (now ${vm.threads})`);
     } finally {
       await vm.close();
     }

@@ -81,7 +81,7 @@ export class VcpuCore implements SbiHost {
   readonly registry: VcpuRegistry;
   /** Supervisor timer compare value (SBI set_timer), in ticks. */
   stimecmp = Infinity;
-  /** The clock when the last slice cut the guest off mid-stream (see updateTimer); NaN otherwise. */
+  /** The guest's clock when the last slice cut it off mid-stream (see updateTimer); NaN otherwise. */
   private cutAt = NaN;
   private stopping = false;
   private shutdown = false;

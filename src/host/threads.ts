@@ -106,7 +106,9 @@ export class ThreadedExecutor implements Executor {
     // bench: 32 of 48 vCPU creations found no spare ready; 17 of 48 with the full pool; hot-add max 129-138 ms against
     // 228-257).
     const room = this.slots.length / Slot.STRIDE - this.running.size;
-    const want = this.hostDestroyed ? this.maxSpares : room === 0 ? 1 : this.guestStopped ? Math.min(this.maxSpares, room + 1) : this.maxSpares;
+    let want = this.maxSpares;
+    if (!this.hostDestroyed && room === 0) want = 1;
+    else if (!this.hostDestroyed && this.guestStopped) want = Math.min(this.maxSpares, room + 1);
     while (this.spares.length < want) this.spares.push(this.spawn());
   }
 

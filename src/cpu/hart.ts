@@ -65,6 +65,10 @@ export interface HartOptions {
   warmUp?: boolean;
 }
 
+/** Hart.translate's results other than a RAM offset: a fault was raised; the address is not RAM (see lastPa). */
+const FAULT = -1;
+const NOT_RAM = -2;
+
 const TLB_BITS = 8;
 const TLB_SIZE = 1 << TLB_BITS;
 const TLB_MASK = TLB_SIZE - 1;
@@ -152,6 +156,8 @@ export class Hart {
   /** 4 MiB regions (va >>> 22) where a superpage was walked since the last full flush: an SFENCE.VMA of one page
    *  there must drop every cached page of the region, all derived from that one leaf. */
   private readonly superRegions = new Uint8Array(1024);
+  /** The physical address of the last translation that found no RAM (MMIO). */
+  private lastPa = 0;
   private readonly fetchTag = new Int32Array(TLB_SIZE).fill(-1);
   private readonly fetchOff = new Int32Array(TLB_SIZE);
   private readonly loadTag = new Int32Array(TLB_SIZE).fill(-1);
@@ -610,10 +616,9 @@ export class Hart {
     const tag = vpn | this.fetchCtx;
     if (this.fetchTag[t] === tag) off = this.fetchOff[t];
     else {
-      const pa = this.translate(pc, Access.Fetch);
-      if (pa === -1) return undefined;
-      const o = pa - this.mem.base;
-      if (o < 0 || o >= this.mem.size) { this.raise(Cause.INST_ACCESS, pc); return undefined; }
+      const o = this.translate(pc, Access.Fetch);
+      if (o === FAULT) return undefined;
+      if (o === NOT_RAM) { this.raise(Cause.INST_ACCESS, pc); return undefined; }
       off = o & ~0xfff;
       this.fetchTag[t] = tag; this.fetchOff[t] = off;
     }
@@ -640,10 +645,9 @@ export class Hart {
       decode32(lo | (this.mem.u16[(off >> 1) + 1] << 16), d);
     } else {
       // The instruction straddles two pages: fetch the upper half through the MMU, and never cache it.
-      const pa = this.translate(pc + 2 | 0, Access.Fetch);
-      if (pa === -1) return 0;
-      const o = pa - this.mem.base;
-      if (o < 0 || o >= this.mem.size) { this.raise(Cause.INST_ACCESS, pc + 2 | 0); return 0; }
+      const o = this.translate(pc + 2 | 0, Access.Fetch);
+      if (o === FAULT) return 0;
+      if (o === NOT_RAM) { this.raise(Cause.INST_ACCESS, pc + 2 | 0); return 0; }
       decode32(lo | (this.mem.u16[o >> 1] << 16), d);
       page[i + 1] = d.imm;
       return d.word | STRADDLE;
@@ -662,12 +666,15 @@ export class Hart {
   }
 
   /**
-   * Translates a virtual address; returns the physical address (unsigned, below 2^32), or -1 after raising
-   * the page fault. Physical addresses above 4 GiB (Sv32 has 34 bits) become access faults via -2 → raise.
+   * Translates a virtual address to its offset in RAM; FAULT after raising the page fault (or an access fault for
+   * a physical address above 4 GiB: Sv32 has 34 bits); NOT_RAM when the physical address, left in `lastPa`, is
+   * outside RAM (MMIO). An offset rather than the address: RAM sits at 0x80000000, and an address that large is
+   * not a small integer to V8, so each call that returned one allocated a heap number (46 MB per million demo
+   * increments, collected by V8's helper threads beside the vCPU threads).
    */
   private translate(va: number, access: number): number {
     const priv = access === Access.Fetch ? this.priv : this.dataPriv();
-    if (priv === Priv.M || (this.satp >>> 31) === 0) return va >>> 0;
+    if (priv === Priv.M || (this.satp >>> 31) === 0) return this.ramOffset(va >>> 0);
     const fault = access === Access.Fetch ? Cause.INST_PAGE_FAULT : access === Access.Load ? Cause.LOAD_PAGE_FAULT : Cause.STORE_PAGE_FAULT;
     const accessFault = access === Access.Fetch ? Cause.INST_ACCESS : access === Access.Load ? Cause.LOAD_ACCESS : Cause.STORE_ACCESS;
     let table = (this.satp & 0x3fffff) * PAGE_SIZE; // may exceed 2^32: then it is not RAM
@@ -677,37 +684,45 @@ export class Hart {
       const vpn = level === 1 ? va >>> 22 : (va >>> 12) & 0x3ff;
       const pteAddr = table + vpn * 4;
       const po = pteAddr - mem.base;
-      if (po < 0 || po + 4 > mem.size) { this.raise(accessFault, va); return -1; }
+      if (po < 0 || po + 4 > mem.size) { this.raise(accessFault, va); return FAULT; }
       let pte = Atomics.load(mem.i32, po >> 2);
-      if ((pte & Pte.V) === 0 || ((pte & Pte.R) === 0 && (pte & Pte.W) !== 0)) { this.raise(fault, va); return -1; }
+      if ((pte & Pte.V) === 0 || ((pte & Pte.R) === 0 && (pte & Pte.W) !== 0)) { this.raise(fault, va); return FAULT; }
       if ((pte & (Pte.R | Pte.X)) === 0) { // pointer to the next level
-        if (level === 0) { this.raise(fault, va); return -1; }
+        if (level === 0) { this.raise(fault, va); return FAULT; }
         table = (pte >>> 10) * PAGE_SIZE;
         level = 0;
         continue;
       }
       // Leaf: permission checks.
       if ((pte & Pte.U) !== 0) {
-        if (priv === Priv.S && (access === Access.Fetch || (this.mstatus & Mstatus.SUM) === 0)) { this.raise(fault, va); return -1; }
-      } else if (priv === Priv.U) { this.raise(fault, va); return -1; }
+        if (priv === Priv.S && (access === Access.Fetch || (this.mstatus & Mstatus.SUM) === 0)) { this.raise(fault, va); return FAULT; }
+      } else if (priv === Priv.U) { this.raise(fault, va); return FAULT; }
       if (access === Access.Fetch ? (pte & Pte.X) === 0
         : access === Access.Load ? ((pte & Pte.R) === 0 && ((this.mstatus & Mstatus.MXR) === 0 || (pte & Pte.X) === 0))
-          : (pte & Pte.W) === 0) { this.raise(fault, va); return -1; }
+          : (pte & Pte.W) === 0) { this.raise(fault, va); return FAULT; }
       const ppn = pte >>> 10;
-      if (level === 1 && (ppn & 0x3ff) !== 0) { this.raise(fault, va); return -1; } // misaligned superpage
+      if (level === 1 && (ppn & 0x3ff) !== 0) { this.raise(fault, va); return FAULT; } // misaligned superpage
       // A and D bits are set by the hardware, atomically with respect to other harts.
       const need = Pte.A | (access === Access.Store ? Pte.D : 0);
       while ((pte & need) !== need) {
         const seen = Atomics.compareExchange(mem.i32, po >> 2, pte, pte | need);
         if (seen === pte) break;
         pte = seen;
-        if ((pte & Pte.V) === 0) { this.raise(fault, va); return -1; }
+        if ((pte & Pte.V) === 0) { this.raise(fault, va); return FAULT; }
       }
       if (level === 1) this.superRegions[va >>> 22] = 1;
       const pa = level === 1 ? (ppn >>> 10) * 0x400000 + (va & 0x3fffff) : ppn * PAGE_SIZE + (va & 0xfff);
-      if (pa >= 0x100000000) { this.raise(accessFault, va); return -1; }
-      return pa;
+      if (pa >= 0x100000000) { this.raise(accessFault, va); return FAULT; }
+      return this.ramOffset(pa);
     }
+  }
+
+  /** `pa`'s offset in RAM, or NOT_RAM with `pa` kept in `lastPa`. */
+  private ramOffset(pa: number): number {
+    const o = pa - this.mem.base;
+    if (o >= 0 && o < this.mem.size) return o;
+    this.lastPa = pa;
+    return NOT_RAM;
   }
 
   /** A load that missed the TLB, is misaligned, or targets MMIO. Sets `trapped` on a fault. */
@@ -722,15 +737,14 @@ export class Hart {
       }
       return v;
     }
-    const pa = this.translate(va, Access.Load);
-    if (pa === -1) return 0;
-    const o = pa - this.mem.base;
-    if (o >= 0 && o < this.mem.size) {
+    const o = this.translate(va, Access.Load);
+    if (o === FAULT) return 0;
+    if (o !== NOT_RAM) {
       const vpn = va >>> 12, t = vpn & TLB_MASK;
       this.loadTag[t] = vpn | this.dataCtx; this.loadOff[t] = o & ~0xfff;
       return size === 4 ? this.mem.i32[o >> 2] : size === 2 ? this.mem.u16[o >> 1] : this.mem.u8[o];
     }
-    const v = this.mmio.read(pa, size as 1 | 2 | 4);
+    const v = this.mmio.read(this.lastPa, size as 1 | 2 | 4);
     if (v === undefined) { this.raise(Cause.LOAD_ACCESS, va); return 0; }
     return v;
   }
@@ -740,18 +754,16 @@ export class Hart {
     if ((va & (size - 1)) !== 0) {
       // Check every byte's translation first so a fault leaves memory unchanged.
       for (let k = 0; k < size; k++) {
-        const pa = this.translate(va + k | 0, Access.Store);
-        if (pa === -1) return;
-        const o = pa - this.mem.base;
-        if (!(o >= 0 && o < this.mem.size)) { this.raise(Cause.STORE_ACCESS, va); return; }
+        const o = this.translate(va + k | 0, Access.Store);
+        if (o === FAULT) return;
+        if (o === NOT_RAM) { this.raise(Cause.STORE_ACCESS, va); return; }
       }
       for (let k = 0; k < size; k++) this.storeSlow(va + k | 0, 1, value >>> (8 * k));
       return;
     }
-    const pa = this.translate(va, Access.Store);
-    if (pa === -1) return;
-    const o = pa - this.mem.base;
-    if (o >= 0 && o < this.mem.size) {
+    const o = this.translate(va, Access.Store);
+    if (o === FAULT) return;
+    if (o !== NOT_RAM) {
       const pn = o >>> 12;
       if (this.code[pn] !== undefined) this.dropCode(pn);
       else { const vpn = va >>> 12, t = vpn & TLB_MASK; this.storeTag[t] = vpn | this.dataCtx; this.storeOff[t] = o & ~0xfff; }
@@ -759,16 +771,15 @@ export class Hart {
       if (size === 4) this.mem.i32[o >> 2] = value; else if (size === 2) this.mem.u16[o >> 1] = value; else this.mem.u8[o] = value;
       return;
     }
-    if (!this.mmio.write(pa, size as 1 | 2 | 4, value)) this.raise(Cause.STORE_ACCESS, va);
+    if (!this.mmio.write(this.lastPa, size as 1 | 2 | 4, value)) this.raise(Cause.STORE_ACCESS, va);
   }
 
   /** Translates an AMO/LR/SC address to a RAM word index, or -1 after raising a fault. */
   private amoIndex(va: number, isLoad: boolean): number {
     if ((va & 3) !== 0) { this.raise(isLoad ? Cause.LOAD_MISALIGNED : Cause.STORE_MISALIGNED, va); return -1; }
-    const pa = this.translate(va, isLoad ? Access.Load : Access.Store);
-    if (pa === -1) return -1;
-    const o = pa - this.mem.base;
-    if (o < 0 || o >= this.mem.size) { this.raise(isLoad ? Cause.LOAD_ACCESS : Cause.STORE_ACCESS, va); return -1; }
+    const o = this.translate(va, isLoad ? Access.Load : Access.Store);
+    if (o === FAULT) return -1;
+    if (o === NOT_RAM) { this.raise(isLoad ? Cause.LOAD_ACCESS : Cause.STORE_ACCESS, va); return -1; }
     if (!isLoad) {
       const pn = o >>> 12;
       if (this.code[pn] !== undefined) this.dropCode(pn);

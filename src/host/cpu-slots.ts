@@ -8,8 +8,32 @@
  *    GRANT 0 -> k+1, then owner[k] = waiter and a wake-up. Only one granter can win a waiter.
  *  - A waiter that wakes takes a grant with exchange(GRANT, -1): -1 means "not accepting", so a waiter that
  *    got a free slot by itself cannot also be granted one.
+ *  - Urgent waiters (an interrupt or an HSM start posted to them) go first. Whoever makes a waiter urgent sets
+ *    Ctl.URGENT; a holder that sees it after a slice hands its slot to the urgent waiter at once, so work the
+ *    guest waits on (an IPI, a hotplug event, a hart_start) waits one slice, not a time slice per waiter ahead.
  */
-import { Ctl, RunState, Slot } from './layout.js';
+import { Ctl, Req, RunState, Slot, SlotFlag } from './layout.js';
+
+/**
+ * Whether vCPU `id` has work another hart or the host waits on: an interrupt, a start or a kick posted to it, or
+ * a removal in flight (the host waits for it to stop).
+ */
+export function hasUrgentWork(slots: Int32Array, id: number): boolean {
+  const b = id * Slot.STRIDE;
+  return Atomics.load(slots, b + Slot.IRQ) !== 0 || (Atomics.load(slots, b + Slot.REQ) & (Req.START | Req.KICK)) !== 0
+    || (Atomics.load(slots, b + Slot.FLAGS) & SlotFlag.HOST_WAITS) !== 0;
+}
+
+/**
+ * Wakes vCPU `target` after bits were posted to it; if it waits for a CPU slot, tells the holders it is urgent.
+ * ORDER: the bits posted before this call are visible to the woken thread and to the holders.
+ */
+export function wakeVcpu(slots: Int32Array, ctl: Int32Array, target: number): void {
+  const b = target * Slot.STRIDE;
+  if (Atomics.load(slots, b + Slot.RUN) === RunState.PREEMPTED) Atomics.store(ctl, Ctl.URGENT, 1);
+  Atomics.add(slots, b + Slot.WAKE, 1);
+  Atomics.notify(slots, b + Slot.WAKE);
+}
 
 export function allocCpuSlots(k: number): SharedArrayBuffer {
   const sab = new SharedArrayBuffer(Math.max(1, k) * 4);
@@ -45,6 +69,7 @@ export class CpuSlots {
     Atomics.store(this.slots, b + Slot.WAIT_SINCE, Atomics.add(this.ctl, Ctl.WAIT_TICKET, 1));
     // ORDER: accepting grants last, after RUN and WAIT_SINCE are visible.
     Atomics.store(this.slots, b + Slot.GRANT, 0);
+    if (hasUrgentWork(this.slots, me)) Atomics.store(this.ctl, Ctl.URGENT, 1);
   }
 
   /** A waiter's attempt to get a slot: a grant, else a free slot. -1 if neither (sleep and retry). */
@@ -86,12 +111,24 @@ export class CpuSlots {
       const b = id * Slot.STRIDE;
       if (Atomics.load(this.slots, b + Slot.RUN) !== RunState.PREEMPTED) continue;
       if (Atomics.load(this.slots, b + Slot.GRANT) !== 0) continue;
-      const pending = Atomics.load(this.slots, b + Slot.IRQ) !== 0;
+      const pending = hasUrgentWork(this.slots, id);
       if (urgent && !pending) continue;
       const s = Atomics.load(this.slots, b + Slot.WAIT_SINCE);
       if ((pending && !urgent) || s < since) { since = s; best = id; urgent = pending; }
     }
     return best;
+  }
+
+  /**
+   * After a slice of the holder `me` of slot `k`: if a waiter became urgent, hands it the slot (true). The flag is
+   * set again after a grant so that the other holders look for a second urgent waiter.
+   */
+  yieldToUrgent(me: number, k: number, maxVcpus: number): boolean {
+    if (Atomics.load(this.ctl, Ctl.URGENT) === 0 || Atomics.exchange(this.ctl, Ctl.URGENT, 0) === 0) return false;
+    const w = this.oldestWaiter(me, maxVcpus);
+    if (w < 0 || !hasUrgentWork(this.slots, w) || !this.grant(me, k, w)) return false;
+    Atomics.store(this.ctl, Ctl.URGENT, 1);
+    return true;
   }
 
   /** Gives up slot `k`: to the longest waiter if any, else frees it (waking a waiter to take it). */

@@ -34,6 +34,11 @@ export const enum Ctl {
    * scheduler runs that thread now rather than at its next tick (4 ms here).
    */
   HOST_YIELD = 12,
+  /**
+   * CPU slots: 1 when a waiter has become urgent (an interrupt or a start posted to it, cpu-slots.ts), so that a
+   * holder hands it its slot at the end of the current slice instead of its time slice.
+   */
+  URGENT = 13,
   SIZE = 16,
 }
 
@@ -96,7 +101,8 @@ export const enum Req {
   START = 1 << 5,
 }
 
-export const enum SlotFlag { IN_KERNEL = 1 << 0, SPINNING = 1 << 1, DY_ELIGIBLE = 1 << 2 }
+/** HOST_WAITS: the host waits on this vCPU (a hot-remove in flight): it goes first for a CPU slot (cpu-slots.ts). */
+export const enum SlotFlag { IN_KERNEL = 1 << 0, SPINNING = 1 << 1, DY_ELIGIBLE = 1 << 2, HOST_WAITS = 1 << 3 }
 
 /** Per-vCPU statistics, KVM binary stats names. */
 export const STAT_NAMES = [

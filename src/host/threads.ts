@@ -5,6 +5,7 @@
  * vCPU's thread ends for real; nothing is parked.
  */
 import { Worker } from 'node:worker_threads';
+import { wakeVcpu } from './cpu-slots.js';
 import { Executor, ExecutorListener } from './executor.js';
 import { Boost, Ctl, Req, Slot, Spare, SpareState, VmState } from './layout.js';
 import { MachineBuffers } from './machine.js';
@@ -213,8 +214,7 @@ export class ThreadedExecutor implements Executor {
   }
 
   wake(id: number): void {
-    Atomics.add(this.slots, id * Slot.STRIDE + Slot.WAKE, 1);
-    Atomics.notify(this.slots, id * Slot.STRIDE + Slot.WAKE);
+    wakeVcpu(this.slots, this.ctlWords, id);
   }
 
   /**

@@ -9,9 +9,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { VcpuCore, Slice, VcpuEnv } from '../hv/vcpu-core.js';
 import { VcpuRegistry } from '../hv/registry.js';
 import { SchedConfig, growPleWindow, onSpin, shrinkPleWindow } from '../hv/scheduler.js';
-import { CpuSlots } from './cpu-slots.js';
+import { CpuSlots, wakeVcpu } from './cpu-slots.js';
 import { TraceKind, TraceRing } from './trace.js';
-import { Ctl, HsmState, Req, RunState, Slot, Spare, SpareState, Stat, VmState } from './layout.js';
+import { Ctl, HsmState, Req, RunState, Slot, SlotFlag, Spare, SpareState, Stat, VmState } from './layout.js';
 import { HotplugQueue } from './hotplug-queue.js';
 import { MachineBuffers, MachineView, TIMEBASE_HZ, createMachineBuffers, wallTicks } from './machine.js';
 import { HostWait, VcpuThreadPriority, currentThreadId, hostWantsCore, releaseHostYield, setThreadNice } from './thread-priority.js';
@@ -122,10 +122,10 @@ function runVcpu({ id, destroyOnStop, sched }: Assign): void {
     mmio: view.mmio,
     requestStart: (target) => {
       // A present vCPU only needs a wake-up; an absent one is created by the owner.
-      if ((Atomics.load(slots, target * Slot.STRIDE + Slot.GEN) & 1) === 1) wake(slots, target);
+      if ((Atomics.load(slots, target * Slot.STRIDE + Slot.GEN) & 1) === 1) wakeVcpu(slots, ctl, target);
       port.postMessage({ type: 'start-request', id: target });
     },
-    wake: (target) => wake(slots, target),
+    wake: (target) => wakeVcpu(slots, ctl, target),
     waitAck: (target, ackBefore) => {
       const i = target * Slot.STRIDE + Slot.ACK;
       const deadline = performance.now() + 50;
@@ -195,7 +195,16 @@ function runVcpu({ id, destroyOnStop, sched }: Assign): void {
       Atomics.wait(slots, b + Slot.WAKE, w, 100);
       continue;
     }
-    if (cpus && cpu < 0 && !acquireCpu()) break;
+    if (cpus && cpu < 0) {
+      // A stopped hart with no start posted would only park: it waits without taking a CPU slot from a busy one.
+      if (Atomics.load(slots, b + Slot.HSM) === HsmState.STOPPED && (Atomics.load(slots, b + Slot.REQ) & Req.START) === 0) {
+        releaseHostYield(ctl, spare, HostWait.CREATE);
+        setRun(RunState.STOPPED);
+        Atomics.wait(slots, b + Slot.WAKE, w, 1000);
+        continue;
+      }
+      if (!acquireCpu()) break;
+    }
     setRun(RunState.RUNNING);
     const s = core.runSlice(coldSlices > 0 ? (coldSlices--, COLD_SLICE) : SLICE);
     // The owner waited for this new thread to run its first slice (creation): it has.
@@ -203,9 +212,15 @@ function runVcpu({ id, destroyOnStop, sched }: Assign): void {
     priority.afterSlice(s !== Slice.PARKED, s === Slice.IDLE);
     // The owner waits for another thread to run: give this core away for a moment (thread-priority.ts).
     if ((s === Slice.CONTINUE || s === Slice.SPIN) && hostWantsCore(ctl, spare)) Atomics.wait(slots, b + Slot.WAKE, w, HOST_YIELD_MS);
+    if (cpus && cpu >= 0 && (s === Slice.CONTINUE || s === Slice.SPIN) && cpus.yieldToUrgent(id, cpu, registry.maxVcpus)) {
+      // A waiter with an interrupt or a start posted to it took our slot: we are preempted while runnable.
+      cpu = -1; core.count(Stat.preempted); setRun(RunState.PREEMPTED); traceEv(TraceKind.CPU, -1);
+      continue;
+    }
     switch (s) {
       case Slice.CONTINUE:
-        if (cpus && performance.now() >= quantumEnd) {
+        // (A vCPU the host waits on to stop keeps its slot past its time slice.)
+        if (cpus && performance.now() >= quantumEnd && (Atomics.load(slots, b + Slot.FLAGS) & SlotFlag.HOST_WAITS) === 0) {
           // End of the time slice: the longest waiter gets our slot; we are preempted while runnable.
           const next = cpus.oldestWaiter(id, registry.maxVcpus);
           if (next >= 0 && cpus.grant(id, cpu, next)) { cpu = -1; core.count(Stat.preempted); setRun(RunState.PREEMPTED); traceEv(TraceKind.CPU, -1); }
@@ -284,10 +299,4 @@ function primeVcpuPath(engine: Engine): void {
   Atomics.store(slots, Slot.START_ADDR, view.mem.base | 0);
   Atomics.store(slots, Slot.REQ, Req.START);
   core.runSlice(8); // (3 slices of 64 made code hot: V8 optimized it, and thread exit waited for that, 13-21 ms)
-}
-
-function wake(slots: Int32Array, target: number): void {
-  // ORDER: the bits posted before this call are visible to the woken thread.
-  Atomics.add(slots, target * Slot.STRIDE + Slot.WAKE, 1);
-  Atomics.notify(slots, target * Slot.STRIDE + Slot.WAKE);
 }

@@ -13,7 +13,7 @@ import { buildMachineDtb } from '../boot/devicetree.js';
 import { loadImage } from '../boot/image.js';
 import { DeterministicExecutor } from '../host/deterministic.js';
 import { Executor, ExecutorEvent } from '../host/executor.js';
-import { Ctl, HsmState, OnUnsupported, Req, RunState, STAT_NAMES, STAT_STRIDE, Slot, StatName, VmState } from '../host/layout.js';
+import { Ctl, HsmState, OnUnsupported, Req, RunState, STAT_NAMES, STAT_STRIDE, Slot, SlotFlag, StatName, VmState } from '../host/layout.js';
 import { MachineBuffers, MachineView, createMachineBuffers, wallTicks } from '../host/machine.js';
 import { ThreadedExecutor } from '../host/threads.js';
 import { HotplugEvent, HotplugQueue } from '../host/hotplug-queue.js';
@@ -465,8 +465,10 @@ export class Vm {
     this.removing.add(id);
     try {
       this.postHotplug(HotplugEvent.REMOVE, id);
-      // The hart asked to leave runs at the hypervisor's priority until it has stopped (or the request ends).
+      // The hart asked to leave runs at the hypervisor's priority until it has stopped (or the request ends), and
+      // goes first for a CPU slot.
       this.executor.boost?.(id, true);
+      Atomics.or(this.slots, id * Slot.STRIDE + Slot.FLAGS, SlotFlag.HOST_WAITS);
       const ok = await this.until(() => {
         // The hart has stopped (its doorbell woke us): destroy it now; the thread's message comes later.
         if (this.executor.kind === 'threads' && this.removing.has(id) && this.vcpus.has(id) && this.hsm(id) === HsmState.STOPPED) {
@@ -483,6 +485,7 @@ export class Vm {
     } finally {
       this.removing.delete(id);
       this.executor.boost?.(id, false);
+      Atomics.and(this.slots, id * Slot.STRIDE + Slot.FLAGS, ~SlotFlag.HOST_WAITS);
     }
   }
 

@@ -7,6 +7,7 @@
  *   const vm = await createVm({ memoryMiB: 64, maxVcpus: 4, image });
  *   const vcpu = await vm.createVcpu(1);  ...  await vcpu.destroy();  await vm.close();
  */
+import { availableParallelism } from 'node:os';
 import type { Engine } from '../cpu/jit.js';
 import { GuestMemory } from '../cpu/memory.js';
 import { buildMachineDtb } from '../boot/devicetree.js';
@@ -39,7 +40,10 @@ export interface VmConfig {
   seed?: number;
   /** What HSM hart_stop does to the vCPU: 'destroy' (default) frees it, 'keep' parks it stopped. */
   onHartStop?: 'destroy' | 'keep';
-  /** CPU slots the vCPUs share (default: one per possible vCPU). Fewer slots than vCPUs is overcommit. */
+  /**
+   * CPU slots the vCPUs share. Default: as many as the host has CPUs with the threaded executor (at most one per
+   * vCPU), one per possible vCPU with the deterministic one. Fewer slots than vCPUs is overcommit.
+   */
   pcpus?: number;
   /** Directed yield policy on pause-loop exits: 'off', 'on' (kvm_vcpu_on_spin, default), 'pv' (also the guest's YIELD_TO). */
   directedYield?: DirectedYield;
@@ -174,7 +178,9 @@ export class Vm {
     if (!Number.isInteger(mib) || mib < 1 || mib > 2047) throw new HvError('EINVAL', `memory must be 1..2047 MiB, got ${mib}`);
     this.maxVcpus = maxVcpus;
     this.memoryBytes = mib * 1024 * 1024;
-    const pcpus = config.pcpus ?? maxVcpus;
+    // Threads: one CPU slot per host CPU, so that the hypervisor, not the host's scheduler, picks which vCPUs run
+    // when there are more (urgent ones first: cpu-slots.ts). Deterministic: one per vCPU, the same on every host.
+    const pcpus = config.pcpus ?? (config.executor === 'deterministic' ? maxVcpus : Math.min(maxVcpus, availableParallelism()));
     if (!Number.isInteger(pcpus) || pcpus < 1 || pcpus > MAX_VCPUS_LIMIT) throw new HvError('EINVAL', `CPU slots must be an integer from 1 to ${MAX_VCPUS_LIMIT}, got ${pcpus}`);
     const sched: SchedConfig = {
       pcpus: Math.min(pcpus, maxVcpus),

@@ -132,8 +132,8 @@ Options:
                         function hartvisor lacks: stop (name it and exit ${ExitCode.GUEST_FAULT}, the
                         default) or report (name it once; the guest gets the illegal-instruction
                         trap or SBI_ERR_NOT_SUPPORTED hardware or firmware would give)
-  --pcpus K             S-mode: CPU slots the vCPUs share, 1-M (default M: one per vCPU);
-                        fewer slots than vCPUs is overcommit
+  --pcpus K             S-mode: CPU slots the vCPUs share, 1-M (default: threads, one per host
+                        CPU, at most M; deterministic, M); fewer slots than vCPUs is overcommit
   --directed-yield P    S-mode: on a pause-loop exit, off (just carry on), on (give the CPU slot
                         to a preempted vCPU, KVM's kvm_vcpu_on_spin; the default) or pv (also
                         the guest's paravirtual YIELD_TO and KICK)

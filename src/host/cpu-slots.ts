@@ -81,6 +81,8 @@ export class CpuSlots {
     if (k >= 0) return k;
     // Accept grants again; a grant may have been refused in between, so look for a free slot once more.
     Atomics.store(this.slots, b + Slot.GRANT, 0);
+    // ORDER: after accepting again: a holder that took the urgent flag while we refused grants has passed us over.
+    if (hasUrgentWork(this.slots, me)) Atomics.store(this.ctl, Ctl.URGENT, 1);
     const k2 = this.tryFree(me);
     if (k2 >= 0) {
       const g2 = Atomics.exchange(this.slots, b + Slot.GRANT, -1);

@@ -66,8 +66,10 @@ test('cpu slots: a waiter that becomes one with an interrupt pending raises the 
   Atomics.store(slots, 1 * Slot.STRIDE + Slot.RUN, RunState.HALTED); // woken from WFI, not a waiter yet
   wakeVcpu(slots, ctl, 1);
   assert.equal(Atomics.load(ctl, Ctl.URGENT), 0);
+  const holderWake = Atomics.load(slots, 0 * Slot.STRIDE + Slot.WAKE);
   cs.becomeWaiter(1);
   assert.equal(Atomics.load(ctl, Ctl.URGENT), 1);
+  assert.equal(Atomics.load(slots, 0 * Slot.STRIDE + Slot.WAKE), holderWake + 1, 'the holder is woken (it may sleep with its slot)');
   assert.equal(cs.yieldToUrgent(0, 0, N), true);
   assert.equal(cs.owner[0], 1);
 });

@@ -69,7 +69,16 @@ export class CpuSlots {
     Atomics.store(this.slots, b + Slot.WAIT_SINCE, Atomics.add(this.ctl, Ctl.WAIT_TICKET, 1));
     // ORDER: accepting grants last, after RUN and WAIT_SINCE are visible.
     Atomics.store(this.slots, b + Slot.GRANT, 0);
-    if (hasUrgentWork(this.slots, me)) Atomics.store(this.ctl, Ctl.URGENT, 1);
+    if (hasUrgentWork(this.slots, me)) this.raiseUrgent();
+  }
+
+  /** Sets the urgent flag and wakes the holders, which may be sleeping with their slot (a host yield). */
+  private raiseUrgent(): void {
+    Atomics.store(this.ctl, Ctl.URGENT, 1);
+    for (let k = 0; k < this.k; k++) {
+      const o = Atomics.load(this.owner, k);
+      if (o >= 0) this.wake(o);
+    }
   }
 
   /** A waiter's attempt to get a slot: a grant, else a free slot. -1 if neither (sleep and retry). */
@@ -82,7 +91,7 @@ export class CpuSlots {
     // Accept grants again; a grant may have been refused in between, so look for a free slot once more.
     Atomics.store(this.slots, b + Slot.GRANT, 0);
     // ORDER: after accepting again: a holder that took the urgent flag while we refused grants has passed us over.
-    if (hasUrgentWork(this.slots, me)) Atomics.store(this.ctl, Ctl.URGENT, 1);
+    if (hasUrgentWork(this.slots, me)) this.raiseUrgent();
     const k2 = this.tryFree(me);
     if (k2 >= 0) {
       const g2 = Atomics.exchange(this.slots, b + Slot.GRANT, -1);

@@ -210,12 +210,19 @@ function runVcpu({ id, destroyOnStop, sched }: Assign): void {
     // The owner waited for this new thread to run its first slice (creation): it has.
     if (coldSlices === COLD_SLICES - 1) releaseHostYield(ctl, spare, HostWait.CREATE);
     priority.afterSlice(s !== Slice.PARKED, s === Slice.IDLE);
-    // The owner waits for another thread to run: give this core away for a moment (thread-priority.ts).
-    if ((s === Slice.CONTINUE || s === Slice.SPIN) && hostWantsCore(ctl, spare)) Atomics.wait(slots, b + Slot.WAKE, w, HOST_YIELD_MS);
-    if (cpus && cpu >= 0 && (s === Slice.CONTINUE || s === Slice.SPIN) && cpus.yieldToUrgent(id, cpu, registry.maxVcpus)) {
-      // A waiter with an interrupt or a start posted to it took our slot: we are preempted while runnable.
-      cpu = -1; core.count(Stat.preempted); setRun(RunState.PREEMPTED); traceEv(TraceKind.CPU, -1);
-      continue;
+    if (s === Slice.CONTINUE || s === Slice.SPIN) {
+      // A waiter with an interrupt or a start posted to it takes our slot; we are preempted while runnable.
+      let handed = cpus !== null && cpu >= 0 && cpus.yieldToUrgent(id, cpu, registry.maxVcpus);
+      if (!handed && hostWantsCore(ctl, spare)) {
+        // The owner waits for another thread to run: give this core away for a moment (thread-priority.ts). An
+        // urgent waiter wakes us (it needs our slot, not our sleep while we hold it).
+        Atomics.wait(slots, b + Slot.WAKE, w, HOST_YIELD_MS);
+        handed = cpus !== null && cpu >= 0 && cpus.yieldToUrgent(id, cpu, registry.maxVcpus);
+      }
+      if (handed) {
+        cpu = -1; core.count(Stat.preempted); setRun(RunState.PREEMPTED); traceEv(TraceKind.CPU, -1);
+        continue;
+      }
     }
     switch (s) {
       case Slice.CONTINUE:

@@ -34,16 +34,16 @@ function bad(fn: () => unknown, re: RegExp): void {
 describe('PUT /vm parser', () => {
   const put = (body: unknown) => parsePutVm(req('PUT', '/vm', { body }));
 
-  it('fills in the library defaults; max_vcpus defaults to vcpus and cpu_slots to max_vcpus', () => {
+  it('fills in the library defaults; max_vcpus defaults to vcpus, cpu_slots is left to the VM', () => {
     assert.deepEqual(put({ image: 'k.bin' }), {
       kind: 'boot-vm',
       config: {
-        imagePath: 'k.bin', memoryMiB: DEFAULT_MEMORY_MIB, vcpus: 1, maxVcpus: 1, cpuSlots: 1, bootArgs: '',
+        imagePath: 'k.bin', memoryMiB: DEFAULT_MEMORY_MIB, vcpus: 1, maxVcpus: 1, bootArgs: '',
         executor: 'threads', seed: 1, directedYield: DEFAULT_SCHED.directedYield, onHartStop: 'destroy', onUnsupported: 'stop',
       },
     });
     const a = put({ image: 'k', vcpus: 3 }) as Extract<VmmAction, { kind: 'boot-vm' }>;
-    assert.deepEqual([a.config.vcpus, a.config.maxVcpus, a.config.cpuSlots], [3, 3, 3]);
+    assert.deepEqual([a.config.vcpus, a.config.maxVcpus, a.config.cpuSlots], [3, 3, undefined]);
     const b = put({ image: 'k', vcpus: 2, max_vcpus: 8, cpu_slots: 2, seed: 0, executor: 'deterministic', directed_yield: 'pv', on_hart_stop: 'keep', boot_args: 'a=b', memory_mib: 2047, on_unsupported: 'report', engine: 'interp' }) as Extract<VmmAction, { kind: 'boot-vm' }>;
     assert.deepEqual(b.config, {
       imagePath: 'k', memoryMiB: 2047, vcpus: 2, maxVcpus: 8, cpuSlots: 2, bootArgs: 'a=b',

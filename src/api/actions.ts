@@ -29,8 +29,8 @@ export interface BootConfig {
   readonly vcpus: number;
   /** Possible vCPU ids are 0..maxVcpus-1. */
   readonly maxVcpus: number;
-  /** CPU slots the vCPUs share (fewer than maxVcpus is overcommit). */
-  readonly cpuSlots: number;
+  /** CPU slots the vCPUs share (fewer than maxVcpus is overcommit); absent: the VM's default (vm.ts). */
+  readonly cpuSlots?: number;
   /** Kernel command line (device tree /chosen/bootargs). */
   readonly bootArgs: string;
   readonly executor: 'threads' | 'deterministic';

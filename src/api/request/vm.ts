@@ -25,7 +25,7 @@ export const VM_CONFIG_SCHEMA = {
     memory_mib: { type: 'integer', minimum: 1, maximum: MAX_MEMORY_MIB, description: `Guest RAM in MiB (default ${DEFAULT_MEMORY_MIB}).` },
     vcpus: { type: 'integer', minimum: 1, maximum: MAX_VCPUS_LIMIT, description: 'Harts the guest may start at boot (default 1); at most max_vcpus.' },
     max_vcpus: { type: 'integer', minimum: 1, maximum: MAX_VCPUS_LIMIT, description: 'Possible vCPUs: ids 0..max_vcpus-1 (default: vcpus).' },
-    cpu_slots: { type: 'integer', minimum: 1, maximum: MAX_VCPUS_LIMIT, description: 'CPU slots the vCPUs share, at most max_vcpus (default: max_vcpus). Fewer is overcommit.' },
+    cpu_slots: { type: 'integer', minimum: 1, maximum: MAX_VCPUS_LIMIT, description: 'CPU slots the vCPUs share, at most max_vcpus (default: threads, one per host CPU and at most max_vcpus; deterministic, max_vcpus). Fewer is overcommit.' },
     boot_args: { type: 'string', maxLength: MAX_BOOT_ARGS_CHARS, description: 'Kernel command line (device tree /chosen/bootargs; default empty).' },
     executor: { type: 'string', enum: ['threads', 'deterministic'], description: 'threads: one worker thread per vCPU (default); deterministic: every vCPU on one thread in seeded virtual time.' },
     seed: { type: 'integer', minimum: 0, maximum: 0xffff_ffff, description: 'Scheduler seed of the deterministic executor (default 1).' },
@@ -53,14 +53,14 @@ export function parsePutVm(req: ApiRequest): VmmAction {
   const vcpus = v.vcpus ?? 1;
   const maxVcpus = v.max_vcpus ?? vcpus;
   if (vcpus > maxVcpus) throw badRequest(`${what}: 'vcpus' (${vcpus}) is more than 'max_vcpus' (${maxVcpus})`);
-  const cpuSlots = v.cpu_slots ?? maxVcpus;
-  if (cpuSlots > maxVcpus) throw badRequest(`${what}: 'cpu_slots' (${cpuSlots}) is more than 'max_vcpus' (${maxVcpus})`);
+  const cpuSlots = v.cpu_slots;
+  if (cpuSlots !== undefined && cpuSlots > maxVcpus) throw badRequest(`${what}: 'cpu_slots' (${cpuSlots}) is more than 'max_vcpus' (${maxVcpus})`);
   const config: BootConfig = {
     imagePath: v.image!,
     memoryMiB: v.memory_mib ?? DEFAULT_MEMORY_MIB,
     vcpus,
     maxVcpus,
-    cpuSlots,
+    ...(cpuSlots !== undefined ? { cpuSlots } : {}),
     bootArgs: v.boot_args ?? '',
     executor: v.executor ?? 'threads',
     seed: v.seed ?? 1,

@@ -47,49 +47,9 @@ interface Assign { id: number; destroyOnStop: boolean; sched: WorkerSched }
 export type WorkerSched = SchedConfig & { timesliceMs: number; niceBase: number; vcpuNice: number; engine?: Engine; warmUp?: boolean };
 
 
-const port = parentPort!;
-const data = workerData as { buffers: MachineBuffers; spare: SharedArrayBuffer; destroyOnStop: boolean; sched: WorkerSched; bootLow: boolean };
-const buffers = data.buffers;
-const spare = new Int32Array(data.spare);
-const tid = currentThreadId();
-// A spare is background work until it gets a vCPU (the owner lifts it then, which it may do: `bootLow`).
-if (data.bootLow) setThreadNice(tid, data.sched.niceBase + data.sched.vcpuNice);
-Atomics.store(spare, Spare.TID, tid);
 
-// VmConfig.warmUp: warm the engine up now, in the background, rather than never (see warmup.ts and vm.ts). It
-// runs to the end (~10 ms) even when a vCPU is handed over meanwhile: a thread whose interpreter V8 optimized
-// without it deoptimizes and recompiles it over and over (~50 ms of CPU each time) once the guest runs.
-// Without it, the spare still primes the engine: two tiny runs on a throwaway hart, so that V8 has compiled the
-// interpreter to bytecode before the vCPU's first instruction, and nothing is hot enough for an optimization job
-// (which an exiting thread waits for). Lifecycle bench: creation p50 3.1-3.2 ms instead of 4.4-5.3 when idle.
-const engine = data.sched.engine ?? defaultEngine();
-if (data.sched.warmUp) warmUpOnce((m, o) => new Hart(m, o), engine);
-else runWarmUp((m, o) => new Hart(m, o), engine, PRIME_ROUNDS);
-primeVcpuPath(engine);
-// Warm spare: modules are loaded and compiled (the owner boots the next spare only now); sleep until assigned a
-// vCPU (or told to quit).
-Atomics.store(spare, Spare.READY, 1);
-Atomics.notify(spare, Spare.READY);
-while (Atomics.load(spare, Spare.STATE) === SpareState.IDLE) Atomics.wait(spare, Spare.STATE, SpareState.IDLE, 1000);
-if (Atomics.load(spare, Spare.STATE) === SpareState.ASSIGNED) {
-  const id = Atomics.load(spare, Spare.ID);
-  // The owner lifts us before the hand-over when it knows our thread id; this covers a hand-over during boot.
-  if (data.bootLow) setThreadNice(tid, data.sched.niceBase);
-  try {
-    runVcpu({ id, destroyOnStop: data.destroyOnStop, sched: data.sched });
-  } catch (e) {
-    port.postMessage({ type: 'error', message: `vCPU ${id} thread failed: ${(e as Error).stack ?? e}` });
-  }
-  // ORDER: every store of the run loop happens before LEFT, which lets the owner reuse the vCPU's slot.
-  Atomics.store(spare, Spare.STATE, SpareState.LEFT);
-  Atomics.notify(spare, Spare.STATE);
-  const ctlWords = new Int32Array(buffers.ctl);
-  Atomics.add(ctlWords, Ctl.DOORBELL, 1);
-  Atomics.notify(ctlWords, Ctl.DOORBELL);
-}
-port.close();
-
-function runVcpu({ id, destroyOnStop, sched }: Assign): void {
+// Parenthesized: V8 compiles it with the module, during the spare's boot, not at the hand-over (0.5-0.7 ms).
+const runVcpu = (function runVcpu({ id, destroyOnStop, sched }: Assign): void {
   const view = new MachineView(buffers);
   const ctl = new Int32Array(buffers.ctl);
   const slots = new Int32Array(buffers.slots);
@@ -282,7 +242,7 @@ function runVcpu({ id, destroyOnStop, sched }: Assign): void {
   }
   releaseCpu();
   setRun(RunState.NONE);
-}
+});
 
 /**
  * Runs a throwaway vCPU on a machine of its own (64 KiB, one hart) for one slice of 8 instructions: HSM start,
@@ -307,3 +267,45 @@ function primeVcpuPath(engine: Engine): void {
   Atomics.store(slots, Slot.REQ, Req.START);
   core.runSlice(8); // (3 slices of 64 made code hot: V8 optimized it, and thread exit waited for that, 13-21 ms)
 }
+
+const port = parentPort!;
+const data = workerData as { buffers: MachineBuffers; spare: SharedArrayBuffer; destroyOnStop: boolean; sched: WorkerSched; bootLow: boolean };
+const buffers = data.buffers;
+const spare = new Int32Array(data.spare);
+const tid = currentThreadId();
+// A spare is background work until it gets a vCPU (the owner lifts it then, which it may do: `bootLow`).
+if (data.bootLow) setThreadNice(tid, data.sched.niceBase + data.sched.vcpuNice);
+Atomics.store(spare, Spare.TID, tid);
+
+// VmConfig.warmUp: warm the engine up now, in the background, rather than never (see warmup.ts and vm.ts). It
+// runs to the end (~10 ms) even when a vCPU is handed over meanwhile: a thread whose interpreter V8 optimized
+// without it deoptimizes and recompiles it over and over (~50 ms of CPU each time) once the guest runs.
+// Without it, the spare still primes the engine: two tiny runs on a throwaway hart, so that V8 has compiled the
+// interpreter to bytecode before the vCPU's first instruction, and nothing is hot enough for an optimization job
+// (which an exiting thread waits for). Lifecycle bench: creation p50 3.1-3.2 ms instead of 4.4-5.3 when idle.
+const engine = data.sched.engine ?? defaultEngine();
+if (data.sched.warmUp) warmUpOnce((m, o) => new Hart(m, o), engine);
+else runWarmUp((m, o) => new Hart(m, o), engine, PRIME_ROUNDS);
+primeVcpuPath(engine);
+// Warm spare: modules are loaded and compiled (the owner boots the next spare only now); sleep until assigned a
+// vCPU (or told to quit).
+Atomics.store(spare, Spare.READY, 1);
+Atomics.notify(spare, Spare.READY);
+while (Atomics.load(spare, Spare.STATE) === SpareState.IDLE) Atomics.wait(spare, Spare.STATE, SpareState.IDLE, 1000);
+if (Atomics.load(spare, Spare.STATE) === SpareState.ASSIGNED) {
+  const id = Atomics.load(spare, Spare.ID);
+  // The owner lifts us before the hand-over when it knows our thread id; this covers a hand-over during boot.
+  if (data.bootLow) setThreadNice(tid, data.sched.niceBase);
+  try {
+    runVcpu({ id, destroyOnStop: data.destroyOnStop, sched: data.sched });
+  } catch (e) {
+    port.postMessage({ type: 'error', message: `vCPU ${id} thread failed: ${(e as Error).stack ?? e}` });
+  }
+  // ORDER: every store of the run loop happens before LEFT, which lets the owner reuse the vCPU's slot.
+  Atomics.store(spare, Spare.STATE, SpareState.LEFT);
+  Atomics.notify(spare, Spare.STATE);
+  const ctlWords = new Int32Array(buffers.ctl);
+  Atomics.add(ctlWords, Ctl.DOORBELL, 1);
+  Atomics.notify(ctlWords, Ctl.DOORBELL);
+}
+port.close();

@@ -73,3 +73,13 @@ test('cpu slots: a waiter that becomes one with an interrupt pending raises the 
   assert.equal(cs.yieldToUrgent(0, 0, N), true);
   assert.equal(cs.owner[0], 1);
 });
+
+test('cpu slots: a holder the host waits on (leaving) keeps its slot and leaves the urgent flag to others', () => {
+  const { cs, slots, ctl } = setup();
+  Atomics.or(slots, 0 * Slot.STRIDE + Slot.FLAGS, SlotFlag.HOST_WAITS);
+  Atomics.or(slots, 2 * Slot.STRIDE + Slot.IRQ, 2);
+  wakeVcpu(slots, ctl, 2);
+  assert.equal(cs.yieldToUrgent(0, 0, N), false);
+  assert.equal(cs.owner[0], 0);
+  assert.equal(Atomics.load(ctl, Ctl.URGENT), 1);
+});

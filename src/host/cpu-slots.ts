@@ -135,6 +135,8 @@ export class CpuSlots {
    * set again after a grant so that the other holders look for a second urgent waiter.
    */
   yieldToUrgent(me: number, k: number, maxVcpus: number): boolean {
+    // A holder the host waits on (leaving) keeps its slot and leaves the flag to the other holders.
+    if ((Atomics.load(this.slots, me * Slot.STRIDE + Slot.FLAGS) & SlotFlag.HOST_WAITS) !== 0) return false;
     if (Atomics.load(this.ctl, Ctl.URGENT) === 0 || Atomics.exchange(this.ctl, Ctl.URGENT, 0) === 0) return false;
     const w = this.oldestWaiter(me, maxVcpus);
     if (w < 0 || !hasUrgentWork(this.slots, w) || !this.grant(me, k, w)) return false;

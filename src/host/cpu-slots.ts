@@ -8,9 +8,10 @@
  *    GRANT 0 -> k+1, then owner[k] = waiter and a wake-up. Only one granter can win a waiter.
  *  - A waiter that wakes takes a grant with exchange(GRANT, -1): -1 means "not accepting", so a waiter that
  *    got a free slot by itself cannot also be granted one.
- *  - Urgent waiters (an interrupt or an HSM start posted to them) go first. Whoever makes a waiter urgent sets
- *    Ctl.URGENT; a holder that sees it after a slice hands its slot to the urgent waiter at once, so work the
- *    guest waits on (an IPI, a hotplug event, a hart_start) waits one slice, not a time slice per waiter ahead.
+ *  - Urgent waiters (hasUrgentWork: an interrupt, a start or a kick posted to them, or a removal in flight) go
+ *    first. Whoever makes a waiter urgent sets Ctl.URGENT (the waiter also wakes the holders); a holder that sees it
+ *    after a slice hands its slot to the urgent waiter at once, so work the guest or the host waits on (an IPI, a
+ *    hotplug event, a hart_start, a hart leaving) waits one slice, not a time slice per waiter ahead.
  */
 import { Ctl, Req, RunState, Slot, SlotFlag } from './layout.js';
 

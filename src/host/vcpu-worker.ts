@@ -130,6 +130,8 @@ const runVcpu = (function runVcpu({ id, destroyOnStop, sched }: Assign): void {
       Atomics.wait(slots, b + Slot.WAKE, w, 2);
     }
   };
+  /** Our slot was handed to a waiter while we can run: we wait for one again (preempted). */
+  const preempted = (): void => { cpu = -1; core.count(Stat.preempted); setRun(RunState.PREEMPTED); traceEv(TraceKind.CPU, -1); };
   const releaseCpu = (): void => {
     if (cpus && cpu >= 0) { cpus.release(id, cpu); cpu = -1; traceEv(TraceKind.CPU, -1); }
   };
@@ -179,10 +181,7 @@ const runVcpu = (function runVcpu({ id, destroyOnStop, sched }: Assign): void {
         Atomics.wait(slots, b + Slot.WAKE, w, HOST_YIELD_MS);
         handed = cpus !== null && cpu >= 0 && cpus.yieldToUrgent(id, cpu, registry.maxVcpus);
       }
-      if (handed) {
-        cpu = -1; core.count(Stat.preempted); setRun(RunState.PREEMPTED); traceEv(TraceKind.CPU, -1);
-        continue;
-      }
+      if (handed) { preempted(); continue; }
     }
     switch (s) {
       case Slice.CONTINUE:
@@ -190,7 +189,7 @@ const runVcpu = (function runVcpu({ id, destroyOnStop, sched }: Assign): void {
         if (cpus && performance.now() >= quantumEnd && (Atomics.load(slots, b + Slot.FLAGS) & SlotFlag.HOST_WAITS) === 0) {
           // End of the time slice: the longest waiter gets our slot; we are preempted while runnable.
           const next = cpus.oldestWaiter(id, registry.maxVcpus);
-          if (next >= 0 && cpus.grant(id, cpu, next)) { cpu = -1; core.count(Stat.preempted); setRun(RunState.PREEMPTED); traceEv(TraceKind.CPU, -1); }
+          if (next >= 0 && cpus.grant(id, cpu, next)) preempted();
           else quantumEnd = performance.now() + sched.timesliceMs;
         }
         break;

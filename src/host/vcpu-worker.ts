@@ -227,10 +227,12 @@ const runVcpu = (function runVcpu({ id, destroyOnStop, sched }: Assign): void {
         Atomics.wait(slots, b + Slot.WAKE, w, 1000);
         break;
       case Slice.STOPPED:
-        releaseCpu();
-        core.completeStop();
+        // The owner first, then the slot: handing the slot over wakes its next holder, which may take this core
+        // from us for milliseconds, and the owner (a hot-remove) waits for the stop.
         setRun(RunState.STOPPED);
+        core.completeStop();
         port.postMessage({ type: 'stopped', id });
+        releaseCpu();
         // With destroy-on-stop the owner ends this thread; otherwise the vCPU parks until started again.
         if (destroyOnStop) stopped = true;
         break;

@@ -22,7 +22,12 @@ import { Ctl, Req, RunState, Slot, SlotFlag } from './layout.js';
 export function hasUrgentWork(slots: Int32Array, id: number): boolean {
   const b = id * Slot.STRIDE;
   return Atomics.load(slots, b + Slot.IRQ) !== 0 || (Atomics.load(slots, b + Slot.REQ) & (Req.START | Req.KICK)) !== 0
-    || (Atomics.load(slots, b + Slot.FLAGS) & SlotFlag.HOST_WAITS) !== 0;
+    || hostWaitsOn(slots, id);
+}
+
+/** Whether the host waits for vCPU `id` to stop (a hot-remove in flight): it keeps a slot it holds. */
+export function hostWaitsOn(slots: Int32Array, id: number): boolean {
+  return (Atomics.load(slots, id * Slot.STRIDE + Slot.FLAGS) & SlotFlag.HOST_WAITS) !== 0;
 }
 
 /**
@@ -136,9 +141,9 @@ export class CpuSlots {
    * set again after a grant so that the other holders look for a second urgent waiter.
    */
   yieldToUrgent(me: number, k: number, maxVcpus: number): boolean {
+    if (Atomics.load(this.ctl, Ctl.URGENT) === 0) return false; // the common case: one load per slice
     // A holder the host waits on (leaving) keeps its slot and leaves the flag to the other holders.
-    if ((Atomics.load(this.slots, me * Slot.STRIDE + Slot.FLAGS) & SlotFlag.HOST_WAITS) !== 0) return false;
-    if (Atomics.load(this.ctl, Ctl.URGENT) === 0 || Atomics.exchange(this.ctl, Ctl.URGENT, 0) === 0) return false;
+    if (hostWaitsOn(this.slots, me) || Atomics.exchange(this.ctl, Ctl.URGENT, 0) === 0) return false;
     const w = this.oldestWaiter(me, maxVcpus);
     if (w < 0 || !hasUrgentWork(this.slots, w) || !this.grant(me, k, w)) return false;
     Atomics.store(this.ctl, Ctl.URGENT, 1);

@@ -35,8 +35,8 @@ export const enum Ctl {
    */
   HOST_YIELD = 12,
   /**
-   * CPU slots: 1 when a waiter has become urgent (an interrupt or a start posted to it, cpu-slots.ts), so that a
-   * holder hands it its slot at the end of the current slice instead of its time slice.
+   * CPU slots: 1 when a waiter has become urgent (hasUrgentWork in cpu-slots.ts), so that a holder hands it its
+   * slot at the end of the current slice instead of its time slice.
    */
   URGENT = 13,
   SIZE = 16,

@@ -9,9 +9,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { VcpuCore, Slice, VcpuEnv } from '../hv/vcpu-core.js';
 import { VcpuRegistry } from '../hv/registry.js';
 import { SchedConfig, growPleWindow, onSpin, shrinkPleWindow } from '../hv/scheduler.js';
-import { CpuSlots, wakeVcpu } from './cpu-slots.js';
+import { CpuSlots, hostWaitsOn, wakeVcpu } from './cpu-slots.js';
 import { TraceKind, TraceRing } from './trace.js';
-import { Ctl, HsmState, Req, RunState, Slot, SlotFlag, Spare, SpareState, Stat, VmState } from './layout.js';
+import { Ctl, HsmState, Req, RunState, Slot, Spare, SpareState, Stat, VmState } from './layout.js';
 import { HotplugQueue } from './hotplug-queue.js';
 import { MachineBuffers, MachineView, TIMEBASE_HZ, createMachineBuffers, wallTicks } from './machine.js';
 import { HostWait, VcpuThreadPriority, currentThreadId, hostWantsCore, releaseHostYield, setThreadNice } from './thread-priority.js';
@@ -186,7 +186,7 @@ const runVcpu = (function runVcpu({ id, destroyOnStop, sched }: Assign): void {
     switch (s) {
       case Slice.CONTINUE:
         // (A vCPU the host waits on to stop keeps its slot past its time slice.)
-        if (cpus && performance.now() >= quantumEnd && (Atomics.load(slots, b + Slot.FLAGS) & SlotFlag.HOST_WAITS) === 0) {
+        if (cpus && performance.now() >= quantumEnd && !hostWaitsOn(slots, id)) {
           // End of the time slice: the longest waiter gets our slot; we are preempted while runnable.
           const next = cpus.oldestWaiter(id, registry.maxVcpus);
           if (next >= 0 && cpus.grant(id, cpu, next)) preempted();

@@ -8,7 +8,6 @@ import { getPriority } from 'node:os';
 import { describe, it } from 'node:test';
 import type { ThreadedExecutor } from '../src/host/threads.js';
 import { canRaiseTo, currentThreadId, processNice } from '../src/host/thread-priority.js';
-import { helperThreadIds } from '../src/host/helper-threads.js';
 import { createVm } from '../src/hv/vm.js';
 import { HvError } from '../src/hv/errors.js';
 import { counterAddr, loadGuest, waitFor } from './helpers/guest.js';
@@ -51,26 +50,5 @@ describe('vCPU thread priorities', { skip: linux ? false : 'needs Linux thread i
     for (const bad of [-1, 20, 2.5]) {
       await assert.rejects(createVm({ memoryMiB: 1, vcpuNice: bad, ...quiet }), (e) => e instanceof HvError && e.code === 'EINVAL');
     }
-  });
-
-  it("the process's helper threads run at the guests' priority while a threaded VM lives, and get theirs back at the last close", async (t) => {
-    const base = processNice();
-    if (!canRaiseTo(base)) { t.skip('no privilege to lift threads back: helpers are left alone by design'); return; }
-    const helpers = helperThreadIds();
-    assert.ok(helpers.length >= 4, `Node's and V8's helper threads were found (${helpers.length})`);
-    assert.ok(!helpers.includes(currentThreadId()), 'not the owner thread');
-    const nices = (): number[] => helpers.map((tid) => { try { return getPriority(tid); } catch { return base; } });
-    assert.deepEqual(nices(), helpers.map(() => base), 'before any VM: untouched');
-    const plain = await createVm({ memoryMiB: 1, maxVcpus: 1, executor: 'threads', vcpuNice: 0, ...quiet });
-    assert.deepEqual(nices(), helpers.map(() => base), 'vcpuNice 0: untouched');
-    const a = await createVm({ memoryMiB: 1, maxVcpus: 1, executor: 'threads', vcpuNice: 7, ...quiet });
-    assert.deepEqual(nices(), helpers.map(() => base + 7), 'lowered to the guests\' priority');
-    const b = await createVm({ memoryMiB: 1, maxVcpus: 1, executor: 'threads', vcpuNice: 7, ...quiet });
-    assert.equal(getPriority(currentThreadId()), base, 'the owner thread keeps its priority');
-    await a.close();
-    assert.deepEqual(nices(), helpers.map(() => base + 7), 'still lowered while another VM lives');
-    await b.close();
-    assert.deepEqual(nices(), helpers.map(() => base), 'back at the last close');
-    await plain.close();
   });
 });

@@ -10,7 +10,6 @@ import { Executor, ExecutorListener } from './executor.js';
 import { Boost, Ctl, Req, Slot, Spare, SpareState, VmState } from './layout.js';
 import { MachineBuffers } from './machine.js';
 import type { WorkerSched } from './vcpu-worker.js';
-import { liftHelperThreads, lowerHelperThreads } from './helper-threads.js';
 import { HostWait, canRaiseTo, processNice, releaseHostYield, requestHostYield, setThreadNice } from './thread-priority.js';
 
 const WORKER_URL = new URL('./vcpu-worker.js', import.meta.url);
@@ -46,7 +45,6 @@ export class ThreadedExecutor implements Executor {
   private readonly niceBase = processNice();
   /** Whether vCPU threads can be lifted back to `niceBase`; false once the kernel refused (no privilege). */
   private canBoost: boolean;
-  private releaseHelpers: () => void = () => {};
 
   /** The VM's buffers, dropped at close so that a closed executor keeps no guest RAM alive. */
   private buffers: MachineBuffers | null;
@@ -57,8 +55,6 @@ export class ThreadedExecutor implements Executor {
     private readonly opts: { destroyOnStop: boolean; spares?: number; sched: Omit<WorkerSched, 'niceBase'> },
   ) {
     this.canBoost = opts.sched.vcpuNice > 0 && canRaiseTo(this.niceBase);
-    // V8's compiler threads work for the guests: at the guests' priority while this VM lives (helper-threads.ts).
-    if (this.canBoost) this.releaseHelpers = lowerHelperThreads(this.niceBase + opts.sched.vcpuNice);
     this.buffers = buffers;
     this.slots = new Int32Array(buffers.slots);
     this.ctlWords = new Int32Array(buffers.ctl);
@@ -175,8 +171,6 @@ export class ThreadedExecutor implements Executor {
     // way until it is gone (its exit event also needs the owner thread to run).
     this.lift(r);
     this.hostWaitsFor(r, HostWait.EXIT, r.exited);
-    // Once the thread has left, its teardown waits for the helpers' tasks: they get their priority back meanwhile.
-    if (this.canBoost) void r.left.then(() => { const lifted = liftHelperThreads(); void r.exited.then(lifted); });
     // ORDER: the EXIT bit is visible before the wake-up that makes the thread look at it.
     Atomics.or(this.slots, id * Slot.STRIDE + Slot.REQ, Req.EXIT);
     this.wake(id);
@@ -237,7 +231,6 @@ export class ThreadedExecutor implements Executor {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.releaseHelpers();
     if (this.refillTimer) clearTimeout(this.refillTimer);
     await Promise.all([...this.running.keys()].map((id) => this.removeVcpu(id)));
     await Promise.all([...this.exiting]);

@@ -40,7 +40,7 @@ static volatile uint32_t work_sink[SDK_MAX_HARTS];
 static uint64_t t_start;
 
 /* The coordinator and the finished flags change under role_lock. */
-static pv_lock_t role_lock = PV_LOCK_INIT;
+static ticket_lock_t role_lock = TICKET_LOCK_INIT;
 static volatile unsigned coordinator;
 static volatile uint8_t finished[SDK_MAX_HARTS];
 static volatile uint8_t timer_on[SDK_MAX_HARTS];
@@ -84,7 +84,7 @@ static void maybe_leave(void)
 	if (!hv_should_leave())
 		return;
 	unsigned me = hart_id();
-	pv_lock(&role_lock);
+	ticket_lock(&role_lock);
 	if (coordinator == me) {
 		unsigned next = SDK_MAX_HARTS;
 		for (unsigned h = 0; h < hart_possible_limit() && next == SDK_MAX_HARTS; h++)
@@ -96,7 +96,7 @@ static void maybe_leave(void)
 		if (next == SDK_MAX_HARTS) {
 			/* The host does not remove the last started hart; should it ask, stay. */
 			hart_self()->leave = 0;
-			pv_unlock(&role_lock);
+			ticket_unlock(&role_lock);
 			printf("demo: hart %u asked to leave but no other hart runs: staying\n", me);
 			return;
 		}
@@ -108,7 +108,7 @@ static void maybe_leave(void)
 		hart_send_ipi(next);	/* so it polls for events now */
 	}
 	leaves++;
-	pv_unlock(&role_lock);
+	ticket_unlock(&role_lock);
 	printf("demo: hart %u leaves after %llu increments\n", me, (unsigned long long)per_hart[me]);
 	hv_hotplug_leave();
 }
@@ -136,9 +136,9 @@ static int acquire_or_leave(void)
 static void run(void)
 {
 	unsigned me = hart_id();
-	pv_lock(&role_lock);
+	ticket_lock(&role_lock);
 	finished[me] = 0;
-	pv_unlock(&role_lock);
+	ticket_unlock(&role_lock);
 
 	for (uint32_t i = 1;; i++) {
 		maybe_leave();
@@ -167,10 +167,10 @@ static void run(void)
 		}
 	}
 
-	pv_lock(&role_lock);
+	ticket_lock(&role_lock);
 	finished[me] = 1;
 	int coord = coordinator == me;
-	pv_unlock(&role_lock);
+	ticket_unlock(&role_lock);
 	if (coord)
 		coordinator_finish();
 	/* Done: stop (hart_exit), on the boot hart as on the others. */
@@ -229,7 +229,7 @@ static void coordinator_finish(void)
 			t.halts += sdk_harts[h].pv.halts;
 			t.kicks += sdk_harts[h].pv.kicks;
 		}
-		printf("demo: pv locks (shared, role, console): slow=%u yield_calls=%u yield_given=%u halts=%u kicks=%u\n", t.slow,
+		printf("demo: pv lock: slow=%u yield_calls=%u yield_given=%u halts=%u kicks=%u\n", t.slow,
 		       t.yield_calls, t.yield_given, t.halts, t.kicks);
 	}
 	sdk_shutdown(!ok);

@@ -4,9 +4,7 @@
 #include "spinlock.h"
 #include "csr.h"
 
-/* Paravirtual: a hart waiting for the console yields to a preempted holder (a hart printing as it leaves
- * would otherwise spin out the holder's whole wait for a host CPU). */
-static pv_lock_t console_lock = PV_LOCK_INIT;
+static ticket_lock_t console_lock = TICKET_LOCK_INIT;
 
 void console_write(const char *s, unsigned long n)
 {
@@ -183,10 +181,10 @@ int vprintf(const char *fmt, va_list ap)
 	char buf[160];
 	struct sink s = { buf, sizeof(buf), 0, 0, 1 };
 	unsigned long flags = irq_save();
-	pv_lock(&console_lock);
+	ticket_lock(&console_lock);
 	format(&s, fmt, ap);
 	console_write(buf, s.len);
-	pv_unlock(&console_lock);
+	ticket_unlock(&console_lock);
 	irq_restore(flags);
 	return (int)s.total;
 }

@@ -21,9 +21,8 @@ export interface SchedConfig {
   pleWindowMax: number;
 }
 
-// 'pv' by default: KVM likewise serves a guest's directed-yield hypercall (KVM_HC_SCHED_YIELD) besides PLE.
 export const DEFAULT_SCHED: Omit<SchedConfig, 'pcpus'> = {
-  directedYield: 'pv', pleGap: 128, pleWindow: 4096, pleGrow: 2, pleShrink: 0, pleWindowMax: 0x40000000,
+  directedYield: 'on', pleGap: 128, pleWindow: 4096, pleGrow: 2, pleShrink: 0, pleWindowMax: 0x40000000,
 };
 
 /** KVM's grow_ple_window: multiply (or add, for a modifier above the base), capped. */

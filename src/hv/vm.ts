@@ -45,7 +45,7 @@ export interface VmConfig {
    * vCPU), one per possible vCPU with the deterministic one. Fewer slots than vCPUs is overcommit.
    */
   pcpus?: number;
-  /** Directed yield policy on pause-loop exits: 'off', 'on' (kvm_vcpu_on_spin), 'pv' (also the guest's YIELD_TO; default). */
+  /** Directed yield policy on pause-loop exits: 'off', 'on' (kvm_vcpu_on_spin, default), 'pv' (also the guest's YIELD_TO). */
   directedYield?: DirectedYield;
   /** Pause-loop exiting: KVM's ple_gap (0 = off), ple_window, ple_window_grow, ple_window_shrink. */
   pleGap?: number;

@@ -135,8 +135,8 @@ Options:
   --pcpus K             S-mode: CPU slots the vCPUs share, 1-M (default: threads, one per host
                         CPU, at most M; deterministic, M); fewer slots than vCPUs is overcommit
   --directed-yield P    S-mode: on a pause-loop exit, off (just carry on), on (give the CPU slot
-                        to a preempted vCPU, KVM's kvm_vcpu_on_spin) or pv (that, and also the
-                        guest's paravirtual YIELD_TO to a lock holder; the default)
+                        to a preempted vCPU, KVM's kvm_vcpu_on_spin; the default) or pv (also
+                        the guest's paravirtual YIELD_TO and KICK)
   --ple-gap N           S-mode: pause-loop exiting: PAUSEs at most N instructions apart are one
                         spin (default 128; 0 turns PLE off)
   --ple-window N        S-mode: a spin longer than N instructions exits (default 4096, 1-${MAX_PLE_VALUE})

@@ -46,8 +46,6 @@ interface Assign { id: number; destroyOnStop: boolean; sched: WorkerSched }
  */
 export type WorkerSched = SchedConfig & { timesliceMs: number; niceBase: number; vcpuNice: number; engine?: Engine; warmUp?: boolean };
 
-
-
 // Parenthesized: V8 compiles it with the module, during the spare's boot, not at the hand-over (0.5-0.7 ms).
 const runVcpu = (function runVcpu({ id, destroyOnStop, sched }: Assign): void {
   const view = new MachineView(buffers);
@@ -132,6 +130,8 @@ const runVcpu = (function runVcpu({ id, destroyOnStop, sched }: Assign): void {
   };
   /** Our slot was handed to a waiter while we can run: we wait for one again (preempted). */
   const preempted = (): void => { cpu = -1; core.count(Stat.preempted); setRun(RunState.PREEMPTED); traceEv(TraceKind.CPU, -1); };
+  /** After a slice: hands our slot to a waiter that became urgent, if any (cpu-slots.ts). */
+  const toUrgent = (): boolean => cpus !== null && cpu >= 0 && cpus.yieldToUrgent(id, cpu, registry.maxVcpus);
   const releaseCpu = (): void => {
     if (cpus && cpu >= 0) { cpus.release(id, cpu); cpu = -1; traceEv(TraceKind.CPU, -1); }
   };
@@ -174,12 +174,12 @@ const runVcpu = (function runVcpu({ id, destroyOnStop, sched }: Assign): void {
     priority.afterSlice(s !== Slice.PARKED, s === Slice.IDLE);
     if (s === Slice.CONTINUE || s === Slice.SPIN) {
       // A waiter with an interrupt or a start posted to it takes our slot; we are preempted while runnable.
-      let handed = cpus !== null && cpu >= 0 && cpus.yieldToUrgent(id, cpu, registry.maxVcpus);
+      let handed = toUrgent();
       if (!handed && hostWantsCore(ctl, spare)) {
         // The owner waits for another thread to run: give this core away for a moment (thread-priority.ts). An
         // urgent waiter wakes us (it needs our slot, not our sleep while we hold it).
         Atomics.wait(slots, b + Slot.WAKE, w, HOST_YIELD_MS);
-        handed = cpus !== null && cpu >= 0 && cpus.yieldToUrgent(id, cpu, registry.maxVcpus);
+        handed = toUrgent();
       }
       if (handed) { preempted(); continue; }
     }

@@ -465,3 +465,54 @@ test('MPRV: mret back to M-mode sets MPP=U and keeps MPRV, so later loads transl
   assert.equal(h.regs[A.a0], 0x1111, 'before mret: MPP=M, physical');
   assert.equal(h.regs[A.a2], 0x2222, 'after mret: MPP=U, translated');
 });
+
+test('a hart that refills its TLB on nearly every access grows it; translations, fences and both engines stay exact', () => {
+  // 2,048 virtual pages (8 MiB, two root entries), aliased onto 4 physical pages: a loop that strides over them
+  // misses a 256-entry TLB on every load and store.
+  const PAGES = 2048, ROUNDS = 4, P1 = BASE + 0x34000, P2 = BASE + 0x35000;
+  const program = [
+    A.addi(A.t0, A.a1, 0), A.addi(A.t1, A.a2, 0), // outer: t0 = first page, t1 = pages left
+    A.lw(A.t2, A.t0, 0), A.addi(A.t2, A.t2, 1), A.sw(A.t2, A.t0, 0), A.add(A.t0, A.t0, A.a4), A.addi(A.t1, A.t1, -1),
+    A.bne(A.t1, A.zero, -20),
+    A.addi(A.a3, A.a3, -1), A.bne(A.a3, A.zero, -36),
+    A.jal(0, 0), // END1
+    // Part 2, after the host remapped pages 1 and 2: one fence of an address, then a fence of everything.
+    A.sfenceVma(A.a5), A.lw(A.s2, A.a5, 0), A.sfenceVma(A.zero), A.lw(A.s3, A.a6, 0), A.jal(0, 0),
+  ];
+  const END1 = CODE_VA + 4 * 10, PART2 = END1 + 4, END2 = PART2 + 4 * 4;
+  const runOne = (engine: 'interp' | 'jit') => {
+    const e = env();
+    program.forEach((w, i) => e.mem.writeU32(CODE_PA + 4 * i, w));
+    e.pt.map(CODE_VA, CODE_PA, V | R | X | PA);
+    for (let k = 0; k < PAGES; k++) e.pt.map(DATA_VA + k * 0x1000, DATA_PA + (k % 4) * 0x1000, V | R | W | PA | D);
+    const h = new Hart(e.mem, { engine, jitThreshold: 64 });
+    h.mtvec = MTRAP;
+    h.csrWrite(SATP, e.pt.satp);
+    h.reset(CODE_VA, S);
+    Object.assign(h.regs, { [A.a1]: DATA_VA, [A.a2]: PAGES, [A.a3]: ROUNDS, [A.a4]: 0x1000, [A.a5]: DATA_VA + 0x1000, [A.a6]: DATA_VA + 0x2000 });
+    const before = h.tlbEntries;
+    for (let n = 0; h.pc >>> 0 !== END1 && n < 1000; n++) h.run(1000); // (the TLB's size is reconsidered between runs)
+    assert.equal(h.pc >>> 0, END1, `${engine}: the loop finished`);
+    const grown = h.tlbEntries;
+    // The TLB still holds page 1 and page 2 (not refilled since their last store): remap them, then fence.
+    e.mem.writeU32(P1, 0x1111); e.mem.writeU32(P2, 0x2222);
+    e.pt.map(DATA_VA + 0x1000, P1, V | R | W | PA | D);
+    e.pt.map(DATA_VA + 0x2000, P2, V | R | W | PA | D);
+    h.pc = PART2;
+    h.run(5);
+    assert.equal(h.pc >>> 0, END2, `${engine}: part 2 ran`);
+    const words = [0, 1, 2, 3].map((k) => e.mem.readU32(DATA_PA + k * 0x1000));
+    return { before, grown, words, s2: h.regs[A.s2], s3: h.regs[A.s3], mcause: h.mcause, instret: h.instret, regs: [...h.regs] };
+  };
+  const interp = runOne('interp'), jit = runOne('jit');
+  for (const r of [interp, jit]) {
+    assert.equal(r.before, 256);
+    assert.equal(r.grown, 32768, 'the TLB grew');
+    assert.equal(r.mcause, 0, 'no trap');
+    assert.deepEqual(r.words, [0, 1, 2, 3].map(() => (PAGES / 4) * ROUNDS), 'every store landed once, through the right page');
+    assert.equal(r.s2, 0x1111, 'SFENCE.VMA of one address drops its entry from the grown TLB');
+    assert.equal(r.s3, 0x2222, 'SFENCE.VMA of everything empties the grown TLB');
+  }
+  assert.equal(jit.instret, interp.instret);
+  assert.deepEqual(jit.regs, interp.regs);
+});

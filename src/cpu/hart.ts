@@ -69,18 +69,31 @@ export interface HartOptions {
 const FAULT = -1;
 const NOT_RAM = -2;
 
-const TLB_BITS = 8;
-const TLB_SIZE = 1 << TLB_BITS;
-const TLB_MASK = TLB_SIZE - 1;
+/**
+ * TLB sizes (direct-mapped, by virtual page number). A hart starts with 256 entries, which cover code and data of
+ * most guests and cost little to create and flush. It grows once to 32,768 (128 MiB of 4 KiB pages; 768 KiB of
+ * arrays) when refills come faster than one per GROW_INSTR_PER_REFILL instructions over GROW_CHECK_REFILLS refills:
+ * a guest striding over a large mapping then misses on nearly every access (kvm-unit-tests' sieve over 100 MB of
+ * vmalloc'd memory: 45 s with 256 entries, 14 s with 32,768).
+ */
+const TLB_SIZE = 1 << 8;
+const BIG_TLB_SIZE = 1 << 15;
+const GROW_CHECK_REFILLS = 1 << 13;
+const GROW_INSTR_PER_REFILL = 64;
 /** A decoded code page: [word, imm] per halfword slot, then (from LOOP_COUNTS) one counter per halfword of the
  *  times a backward branch or jump on the page went there (the translator's hotness; jit.ts). */
 const LOOP_COUNTS = PAGE_SIZE + 2;
 const CODE_PAGE_LENGTH = LOOP_COUNTS + PAGE_SIZE / 2;
 /** Consecutive iterations of a loop before its iterations count towards its translation (see `loopStreak`). */
 const MIN_STREAK = 32;
-/** Drops a TLB's entries for the pages of one 4 MiB region (va >>> 22), in every context. */
+/** Drops a TLB's entries for the pages of one 4 MiB region (va >>> 22), in every context: only the (at most 1,024)
+ *  slots its pages map to. */
 function dropRegion(tag: Int32Array, region: number): void {
-  for (let t = 0; t < TLB_SIZE; t++) if (((tag[t] & 0xfffff) >>> 10) === region) tag[t] = -1;
+  const mask = tag.length - 1, n = Math.min(tag.length, 1024);
+  for (let k = 0; k < n; k++) {
+    const t = ((region << 10) + k) & mask;
+    if (((tag[t] & 0xfffff) >>> 10) === region) tag[t] = -1;
+  }
 }
 
 /** With a tiny jitThreshold (tests), the longest stretch interpreted before the run loop looks at the pc again. */
@@ -158,12 +171,16 @@ export class Hart {
   private readonly superRegions = new Uint8Array(1024);
   /** The physical address of the last translation that found no RAM (MMIO). */
   private lastPa = 0;
-  private readonly fetchTag = new Int32Array(TLB_SIZE).fill(-1);
-  private readonly fetchOff = new Int32Array(TLB_SIZE);
-  private readonly loadTag = new Int32Array(TLB_SIZE).fill(-1);
-  private readonly loadOff = new Int32Array(TLB_SIZE);
-  private readonly storeTag = new Int32Array(TLB_SIZE).fill(-1);
-  private readonly storeOff = new Int32Array(TLB_SIZE);
+  private tlbMask = TLB_SIZE - 1;
+  private fetchTag = new Int32Array(TLB_SIZE).fill(-1);
+  private fetchOff = new Int32Array(TLB_SIZE);
+  private loadTag = new Int32Array(TLB_SIZE).fill(-1);
+  private loadOff = new Int32Array(TLB_SIZE);
+  private storeTag = new Int32Array(TLB_SIZE).fill(-1);
+  private storeOff = new Int32Array(TLB_SIZE);
+  /** Data TLB refills since `refillMark` (instret then): the measure that grows the TLB (see BIG_TLB_SIZE). */
+  private refills = 0;
+  private refillMark = 0;
   /** Decoded code pages, indexed by RAM page number: [word, imm] per halfword slot. */
   private code: (Int32Array | undefined)[];
   /** Set when a store hits a decoded page, so the run loop re-fetches its current page. */
@@ -221,7 +238,7 @@ export class Hart {
     this.loopStreak = threshold < 8 ? 0 : Math.min(MIN_STREAK, threshold >> 2);
     this.jit = this.engine === 'jit' ? new Translator(this, {
       regs: this.regs, mem, code: this.code,
-      loadTag: this.loadTag, loadOff: this.loadOff, storeTag: this.storeTag, storeOff: this.storeOff,
+      loadTag: this.loadTag, loadOff: this.loadOff, storeTag: this.storeTag, storeOff: this.storeOff, tlbMask: this.tlbMask,
     }, threshold) : null;
     if (this.sbiMode) {
       // No M-mode software: every S-level interrupt and exception is delegated, as under KVM.
@@ -277,10 +294,28 @@ export class Hart {
       dropRegion(this.fetchTag, region); dropRegion(this.loadTag, region); dropRegion(this.storeTag, region);
       return;
     }
-    const t = vpn & TLB_MASK;
+    const t = vpn & this.tlbMask;
     if ((this.fetchTag[t] & 0xfffff) === vpn) this.fetchTag[t] = -1;
     if ((this.loadTag[t] & 0xfffff) === vpn) this.loadTag[t] = -1;
     if ((this.storeTag[t] & 0xfffff) === vpn) this.storeTag[t] = -1;
+  }
+
+  /** Between runs: grows the TLB if the data refills since the last check came faster than one per
+   *  GROW_INSTR_PER_REFILL instructions (see BIG_TLB_SIZE). */
+  private checkTlbSize(): void {
+    const fast = this.instret - this.refillMark < this.refills * GROW_INSTR_PER_REFILL;
+    this.refills = 0;
+    this.refillMark = this.instret;
+    if (!fast || this.tlbMask === BIG_TLB_SIZE - 1) return;
+    this.tlbMask = BIG_TLB_SIZE - 1;
+    this.fetchTag = new Int32Array(BIG_TLB_SIZE).fill(-1); this.fetchOff = new Int32Array(BIG_TLB_SIZE);
+    this.loadTag = new Int32Array(BIG_TLB_SIZE).fill(-1); this.loadOff = new Int32Array(BIG_TLB_SIZE);
+    this.storeTag = new Int32Array(BIG_TLB_SIZE).fill(-1); this.storeOff = new Int32Array(BIG_TLB_SIZE);
+    if (this.jit !== null) {
+      // Translated regions hold the old arrays and mask: new ones are made over the new TLB.
+      this.jit.useTlb({ loadTag: this.loadTag, loadOff: this.loadOff, storeTag: this.storeTag, storeOff: this.storeOff, tlbMask: this.tlbMask });
+      this.flushCode();
+    }
   }
 
   /** Drops every decoded and translated instruction (FENCE.I, remote fence.i). */
@@ -295,6 +330,11 @@ export class Hart {
     this.code[pn] = undefined;
     if (this.jit !== null) this.jit.dropPage(pn);
     this.codeDirty = true;
+  }
+
+  /** Entries of each of the hart's TLBs (256, or 32,768 once grown; see BIG_TLB_SIZE). */
+  get tlbEntries(): number {
+    return this.tlbMask + 1;
   }
 
   /** Counters of the translator, or null with the interpreter. */
@@ -318,6 +358,7 @@ export class Hart {
   /** Runs up to `budget` instructions; returns an Exit code. */
   run(budget: number): number {
     this.runTraps = 0;
+    if (this.refills >= GROW_CHECK_REFILLS) this.checkTlbSize();
     this.checkInterrupts();
     return this.jit !== null ? this.runJit(budget) : this.interp(budget);
   }
@@ -331,13 +372,13 @@ export class Hart {
    */
   private runJit(budget: number): number {
     const jit = this.jit!;
-    const ftag = this.fetchTag, foff = this.fetchOff, pages = jit.pages, code = this.code;
+    const ftag = this.fetchTag, foff = this.fetchOff, tm = this.tlbMask, pages = jit.pages, code = this.code;
     let pc = this.pc | 0;
     let left = budget;
     let exit: number = Exit.Budget;
     this.codeDirty = false;
     while (left > 0) {
-      const vpn = pc >>> 12, t = vpn & TLB_MASK;
+      const vpn = pc >>> 12, t = vpn & tm;
       let page: Int32Array | undefined;
       if (ftag[t] !== (vpn | this.fetchCtx) || (page = code[foff[t] >>> 12]) === undefined) {
         this.pc = pc;
@@ -412,7 +453,7 @@ export class Hart {
     const m32 = this.mem.i32;
     const m16 = this.mem.u16;
     const m8 = this.mem.u8;
-    const ltag = this.loadTag, loff = this.loadOff, stag = this.storeTag, soff = this.storeOff;
+    const ltag = this.loadTag, loff = this.loadOff, stag = this.storeTag, soff = this.storeOff, tm = this.tlbMask;
     let cx = this.dataCtx; // reloaded wherever a trap or a system instruction may have changed it
     let pc = this.pc | 0;
     let vpage = -1;
@@ -506,7 +547,7 @@ export class Hart {
 
         case Op.LW: {
           const a = r[(c >> 14) & 31] + imm | 0;
-          const t = (a >>> 12) & TLB_MASK;
+          const t = (a >>> 12) & tm;
           if (ltag[t] === ((a >>> 12) | cx) && (a & 3) === 0) r[(c >> 8) & 63] = m32[(loff[t] + (a & 0xfff)) >> 2];
           else {
             this.pc = pc; const v = this.loadSlow(a, 4);
@@ -517,7 +558,7 @@ export class Hart {
         }
         case Op.LH: case Op.LHU: {
           const a = r[(c >> 14) & 31] + imm | 0;
-          const t = (a >>> 12) & TLB_MASK;
+          const t = (a >>> 12) & tm;
           let v: number;
           if (ltag[t] === ((a >>> 12) | cx) && (a & 1) === 0) v = m16[(loff[t] + (a & 0xfff)) >> 1];
           else {
@@ -529,7 +570,7 @@ export class Hart {
         }
         case Op.LB: case Op.LBU: {
           const a = r[(c >> 14) & 31] + imm | 0;
-          const t = (a >>> 12) & TLB_MASK;
+          const t = (a >>> 12) & tm;
           let v: number;
           if (ltag[t] === ((a >>> 12) | cx)) v = m8[loff[t] + (a & 0xfff)];
           else {
@@ -542,7 +583,7 @@ export class Hart {
         case Op.SW: case Op.SH: case Op.SB: {
           const a = r[(c >> 14) & 31] + imm | 0;
           const v = r[(c >> 19) & 31];
-          const t = (a >>> 12) & TLB_MASK;
+          const t = (a >>> 12) & tm;
           const op = c & 0xff;
           const size = op === Op.SW ? 4 : op === Op.SH ? 2 : 1;
           if (stag[t] === ((a >>> 12) | cx) && (a & (size - 1)) === 0) {
@@ -611,7 +652,7 @@ export class Hart {
   /** Translates pc's page for execution and returns its decoded page, or undefined after raising a fault. */
   private fetchPage(pc: number): Int32Array | undefined {
     const vpn = pc >>> 12;
-    const t = vpn & TLB_MASK;
+    const t = vpn & this.tlbMask;
     let off: number;
     const tag = vpn | this.fetchCtx;
     if (this.fetchTag[t] === tag) off = this.fetchOff[t];
@@ -635,7 +676,7 @@ export class Hart {
 
   /** Decodes the instruction at pc into its slot; returns the word, or 0 after raising a fault. */
   private decodeAt(pc: number, page: Int32Array, i: number): number {
-    const t = (pc >>> 12) & TLB_MASK;
+    const t = (pc >>> 12) & this.tlbMask;
     const off = this.fetchOff[t] + (pc & 0xfff);
     const lo = this.mem.u16[off >> 1];
     const d = this.dec;
@@ -740,8 +781,8 @@ export class Hart {
     const o = this.translate(va, Access.Load);
     if (o === FAULT) return 0;
     if (o !== NOT_RAM) {
-      const vpn = va >>> 12, t = vpn & TLB_MASK;
-      this.loadTag[t] = vpn | this.dataCtx; this.loadOff[t] = o & ~0xfff;
+      const vpn = va >>> 12, t = vpn & this.tlbMask;
+      this.loadTag[t] = vpn | this.dataCtx; this.loadOff[t] = o & ~0xfff; this.refills++;
       return size === 4 ? this.mem.i32[o >> 2] : size === 2 ? this.mem.u16[o >> 1] : this.mem.u8[o];
     }
     const v = this.mmio.read(this.lastPa, size as 1 | 2 | 4);
@@ -766,7 +807,7 @@ export class Hart {
     if (o !== NOT_RAM) {
       const pn = o >>> 12;
       if (this.code[pn] !== undefined) this.dropCode(pn);
-      else { const vpn = va >>> 12, t = vpn & TLB_MASK; this.storeTag[t] = vpn | this.dataCtx; this.storeOff[t] = o & ~0xfff; }
+      else { const vpn = va >>> 12, t = vpn & this.tlbMask; this.storeTag[t] = vpn | this.dataCtx; this.storeOff[t] = o & ~0xfff; this.refills++; }
       if (this.resOff >= 0 && (o & ~3) === this.resOff) this.resOff = -1;
       if (size === 4) this.mem.i32[o >> 2] = value; else if (size === 2) this.mem.u16[o >> 1] = value; else this.mem.u8[o] = value;
       return;

@@ -147,6 +147,8 @@ export interface JitState {
   /** Decoded code pages of the interpreter, by RAM page number. */
   code: (Int32Array | undefined)[];
   loadTag: Int32Array; loadOff: Int32Array; storeTag: Int32Array; storeOff: Int32Array;
+  /** Index mask of those TLBs (their size - 1): regions index them with it as a literal. */
+  tlbMask: number;
 }
 
 /** Counters of the translator (cumulative). */
@@ -218,6 +220,12 @@ export class Translator {
       this.stats.pageInvalidations++;
       if (this.churn[pn] < 255) this.churn[pn]++;
     }
+  }
+
+  /** The hart's data TLB changed (it grew): regions made from now on index these arrays; the caller drops the old
+   *  regions (Hart.flushCode). */
+  useTlb(tlb: Pick<JitState, 'loadTag' | 'loadOff' | 'storeTag' | 'storeOff' | 'tlbMask'>): void {
+    Object.assign(this.st, tlb);
   }
 
   /** Drops every translation (FENCE.I; the caller drops the decoded pages). */
@@ -359,7 +367,7 @@ export class Translator {
       for (const it of blocks.get(o)!.insts) if (!insts.has(it.off)) insts.set(it.off, it);
     }
     const region = layout(insts, heads);
-    const src = generate(region, `region_${(pn << 12).toString(16).padStart(5, '0')}_${off.toString(16).padStart(3, '0')}`);
+    const src = generate(region, `region_${(pn << 12).toString(16).padStart(5, '0')}_${off.toString(16).padStart(3, '0')}`, this.st.tlbMask);
     this.lastSource = src;
     const factory = new Function('h', 'r', 'm32', 'm16', 'm8', 'ltag', 'loff', 'stag', 'soff', 'map', 'mulh', 'mulhu', 'mulhsu', src) as
       (...args: unknown[]) => RegionFn;
@@ -460,7 +468,7 @@ const lit = (v: number): string => (v < 0 ? `(${v})` : `${v}`);
  * set `npc` to the page offset of the next pc (odd: the instruction at npc - 1 needs the interpreter) and leave the
  * loop for the one epilogue, which stores back the registers the region writes and the budget.
  */
-function generate(region: Region, name: string): string {
+function generate(region: Region, name: string, tlbMask: number): string {
   const { runs, map } = region;
   const used = new Set<number>(), written = new Set<number>();
   for (const run of runs) {
@@ -483,9 +491,9 @@ function generate(region: Region, name: string): string {
   out.push('out: for (;;) {');
   out.push('switch (s) {');
   for (const run of runs) {
-    if (run.loopIdx >= 0) emitSegment(out, run, 0, run.insts.length, run.loopIdx, map, true);
+    if (run.loopIdx >= 0) emitSegment(out, run, 0, run.insts.length, run.loopIdx, map, true, tlbMask);
     for (let j = run.loopIdx >= 0 ? 1 : 0; j < run.cuts.length; j++) {
-      emitSegment(out, run, run.cuts[j], j + 1 < run.cuts.length ? run.cuts[j + 1] : run.insts.length, run.idx[j], map, false);
+      emitSegment(out, run, run.cuts[j], j + 1 < run.cuts.length ? run.cuts[j + 1] : run.insts.length, run.idx[j], map, false, tlbMask);
     }
   }
   out.push('default: npc = 0; break out;'); // (unreachable: every entry is a case)
@@ -518,9 +526,9 @@ function writes(it: Inst): number {
 /**
  * Emits instructions [k0, k1) of a run as case `idx`, ending by falling into the next segment's case or with the
  * run's last instruction. `loop`: the whole run as one case holding an inner `for (;;)` whose branch back to the
- * run's start stays inside.
+ * run's start stays inside. `tlbMask`: the hart's TLB index mask, a literal in the code.
  */
-function emitSegment(out: string[], run: Run, k0: number, k1: number, idx: number, map: Int16Array, loop: boolean): void {
+function emitSegment(out: string[], run: Run, k0: number, k1: number, idx: number, map: Int16Array, loop: boolean, tlbMask: number): void {
   const n = k1 - k0;
   const start = run.insts[0].off;
   const goto = (target: number): string => {
@@ -577,7 +585,7 @@ function emitSegment(out: string[], run: Run, k0: number, k1: number, idx: numbe
       case Op.LW: case Op.LH: case Op.LHU: case Op.LB: case Op.LBU: {
         const size = op === Op.LW ? 4 : op === Op.LB || op === Op.LBU ? 1 : 2;
         const aligned = size === 1 ? '' : ` || (a & ${size - 1}) !== 0`;
-        out.push(`a = ${A} + ${lit(imm)} | 0; t = (a >>> 12) & 255;`);
+        out.push(`a = ${A} + ${lit(imm)} | 0; t = (a >>> 12) & ${tlbMask};`);
         out.push(`if (ltag[t] !== ((a >>> 12) | cx)${aligned}) ${slow}`);
         if (w < 0) break; // a load into x0 only needs its fast-path check
         const v = size === 4 ? 'm32[(loff[t] + (a & 4095)) >> 2]' : size === 2 ? 'm16[(loff[t] + (a & 4095)) >> 1]' : 'm8[loff[t] + (a & 4095)]';
@@ -587,7 +595,7 @@ function emitSegment(out: string[], run: Run, k0: number, k1: number, idx: numbe
       case Op.SW: case Op.SH: case Op.SB: {
         const size = op === Op.SW ? 4 : op === Op.SH ? 2 : 1;
         const aligned = size === 1 ? '' : ` || (a & ${size - 1}) !== 0`;
-        out.push(`a = ${A} + ${lit(imm)} | 0; t = (a >>> 12) & 255;`);
+        out.push(`a = ${A} + ${lit(imm)} | 0; t = (a >>> 12) & ${tlbMask};`);
         out.push(`if (stag[t] !== ((a >>> 12) | cx)${aligned}) ${slow}`);
         out.push(size === 4 ? `m32[(soff[t] + (a & 4095)) >> 2] = ${B};` : size === 2 ? `m16[(soff[t] + (a & 4095)) >> 1] = ${B};` : `m8[soff[t] + (a & 4095)] = ${B};`);
         break;

@@ -4,7 +4,8 @@
  * executors.
  *
  * The real runs leave out `sieve.flat` unless HARTVISOR_SLOW_TESTS=1: it sieves 100 MB three times and takes
- * one to two minutes per run on a 2-core machine, while selftest and sbi (the SMP and SBI checks) take seconds.
+ * 11-16 s per run on a 2-core machine (it was 40-50 s before the TLB grew for it), while selftest and sbi (the SMP and
+ * SBI checks) take seconds.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -27,7 +27,8 @@ export const CFG_FILE = 'unittests.cfg';
 const TEST_MEMORY_MIB = DEFAULT_SMODE_MEMORY_MIB;
 /** The architecture these images are built for (a cfg `arch` naming another one skips the section). */
 const ARCH = 'riscv32';
-/** Per-test limit when neither --timeout nor the cfg sets one: the slowest image here (sieve) needs about 1-2 minutes. */
+/** Per-test limit when neither --timeout nor the cfg sets one: the slowest image here (sieve) needs 11-16 s, and a
+ *  loaded machine several times that. */
 const DEFAULT_TIMEOUT_SEC = 300;
 /** FAIL lines listed under a failed test; the rest are counted. */
 const MAX_LISTED_FAILURES = 20;

@@ -171,13 +171,14 @@ export class Hart {
   private readonly superRegions = new Uint8Array(1024);
   /** The physical address of the last translation that found no RAM (MMIO). */
   private lastPa = 0;
-  private tlbMask = TLB_SIZE - 1;
-  private fetchTag = new Int32Array(TLB_SIZE).fill(-1);
-  private fetchOff = new Int32Array(TLB_SIZE);
-  private loadTag = new Int32Array(TLB_SIZE).fill(-1);
-  private loadOff = new Int32Array(TLB_SIZE);
-  private storeTag = new Int32Array(TLB_SIZE).fill(-1);
-  private storeOff = new Int32Array(TLB_SIZE);
+  // The TLBs (tag: page number | context, or -1; off: the page's RAM offset), all of tlbMask + 1 entries (setTlb).
+  private tlbMask!: number;
+  private fetchTag!: Int32Array;
+  private fetchOff!: Int32Array;
+  private loadTag!: Int32Array;
+  private loadOff!: Int32Array;
+  private storeTag!: Int32Array;
+  private storeOff!: Int32Array;
   /** Data TLB refills since `refillMark` (instret then): the measure that grows the TLB (see BIG_TLB_SIZE). */
   private refills = 0;
   private refillMark = 0;
@@ -229,6 +230,7 @@ export class Hart {
     this.mmio = opts.mmio ?? NO_DEVICE;
     this.sbiMode = opts.sbiMode ?? false;
     this.code = new Array(mem.size / PAGE_SIZE);
+    this.setTlb(TLB_SIZE);
     this.engine = opts.engine ?? defaultEngine();
     // On request, the first hart of a thread first warms the engine up (warmup.ts).
     if (opts.warmUp) warmUpOnce((m, o) => new Hart(m, o), this.engine);
@@ -307,15 +309,18 @@ export class Hart {
     this.refills = 0;
     this.refillMark = this.instret;
     if (!fast || this.tlbMask === BIG_TLB_SIZE - 1) return;
-    this.tlbMask = BIG_TLB_SIZE - 1;
-    this.fetchTag = new Int32Array(BIG_TLB_SIZE).fill(-1); this.fetchOff = new Int32Array(BIG_TLB_SIZE);
-    this.loadTag = new Int32Array(BIG_TLB_SIZE).fill(-1); this.loadOff = new Int32Array(BIG_TLB_SIZE);
-    this.storeTag = new Int32Array(BIG_TLB_SIZE).fill(-1); this.storeOff = new Int32Array(BIG_TLB_SIZE);
-    if (this.jit !== null) {
-      // Translated regions hold the old arrays and mask: new ones are made over the new TLB.
-      this.jit.useTlb({ loadTag: this.loadTag, loadOff: this.loadOff, storeTag: this.storeTag, storeOff: this.storeOff, tlbMask: this.tlbMask });
-      this.flushCode();
-    }
+    this.setTlb(BIG_TLB_SIZE);
+    // Translated regions hold the old arrays and mask: new ones are made over the new TLB.
+    if (this.jit !== null) this.flushCode();
+  }
+
+  /** Empty TLBs of `size` entries (the translator, if any, makes its regions over them from now on). */
+  private setTlb(size: number): void {
+    this.tlbMask = size - 1;
+    this.fetchTag = new Int32Array(size).fill(-1); this.fetchOff = new Int32Array(size);
+    this.loadTag = new Int32Array(size).fill(-1); this.loadOff = new Int32Array(size);
+    this.storeTag = new Int32Array(size).fill(-1); this.storeOff = new Int32Array(size);
+    this.jit?.useTlb({ loadTag: this.loadTag, loadOff: this.loadOff, storeTag: this.storeTag, storeOff: this.storeOff, tlbMask: this.tlbMask });
   }
 
   /** Drops every decoded and translated instruction (FENCE.I, remote fence.i). */

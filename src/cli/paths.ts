@@ -3,7 +3,7 @@
  * (`demo`): the repository root is the nearest ancestor of this module with hartvisor's package.json.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository (package) root, or null when it cannot be found. */
@@ -24,10 +24,3 @@ export function repoRoot(): string | null {
   }
 }
 
-/** The riscv-tests folder: $HARTVISOR_RISCV_TESTS, else ../shared/conformance/riscv-tests beside the checkout. */
-export function riscvTestsDir(): string | null {
-  const env = process.env.HARTVISOR_RISCV_TESTS;
-  if (env) return resolve(env);
-  const root = repoRoot();
-  return root ? resolve(root, '../shared/conformance/riscv-tests') : null;
-}

@@ -113,18 +113,6 @@ export type StatName = (typeof STAT_NAMES)[number];
 export const STAT_STRIDE = 16;
 export const Stat = Object.fromEntries(STAT_NAMES.map((n, i) => [n, i])) as Record<StatName, number>;
 
-/** The shared buffers of one VM, passed to every thread that runs its vCPUs. */
-export interface VmSharedBuffers {
-  ram: SharedArrayBuffer;
-  ctl: SharedArrayBuffer;
-  slots: SharedArrayBuffer;
-  stats: SharedArrayBuffer;
-  /** Console rings (devices/console.ts). */
-  consoleOut: SharedArrayBuffer;
-  consoleIn: SharedArrayBuffer;
-  uart: SharedArrayBuffer[];
-}
-
 export function allocCtl(): SharedArrayBuffer {
   return new SharedArrayBuffer(Ctl.SIZE * 4);
 }

@@ -97,19 +97,16 @@ export class ThreadedExecutor implements Executor {
       if (ready.async) void ready.value.then(onReady); else onReady();
       return;
     }
-    // How many: the full pool while new ids can be created, since a spare booting behind busy vCPU threads takes
-    // longer than a hotplug cycle (hotplug bench: hot-add p50 12-15 ms with 2 spares, 8-9 with 4). One when every
-    // id runs (for an id destroyed and created again): more would never be used, and each costs an isolate and a
-    // warm-up (a 4-vCPU Linux boot, CPU-bound on 2 cores, spent ~0.5 s of CPU on 3 such spares). After a guest
-    // stopped a hart on its own (Linux offlining a CPU, then onlining it and powering off), only the room for new
-    // ids plus one. Once the host itself destroys a vCPU, the full pool for good: a hot-add follows a hot-remove,
-    // and a pool refilled only while an id was free had one spare, still booting, for the next hot-add (hotplug
-    // bench: 32 of 48 vCPU creations found no spare ready; 17 of 48 with the full pool; hot-add max 129-138 ms against
-    // 228-257).
+    // How many: one per id that can still be created, up to the pool, since a spare booting behind busy vCPU
+    // threads takes longer than a hotplug cycle (hotplug bench: hot-add p50 12-15 ms with 2 spares, 8-9 with 4);
+    // more would never be used, and each costs an isolate: ~50 ms of CPU to boot, ~110 ms with VmConfig.warmUp (a
+    // 4-vCPU Linux boot is CPU-bound on 2 cores). One when every id runs, for an id destroyed and created again.
+    // After a guest stopped a hart on its own (Linux offlining a CPU, then onlining it), one more than the room.
+    // Once the host itself destroys a vCPU, the full pool for good: a hot-add follows a hot-remove, and a pool
+    // refilled only while an id was free had one spare, still booting, for the next hot-add (hotplug bench: 32 of
+    // 48 vCPU creations found no spare ready; 17 of 48 with the full pool; hot-add max 129-138 ms against 228-257).
     const room = this.slots.length / Slot.STRIDE - this.running.size;
-    let want = this.maxSpares;
-    if (!this.hostDestroyed && room === 0) want = 1;
-    else if (!this.hostDestroyed && this.guestStopped) want = Math.min(this.maxSpares, room + 1);
+    const want = this.hostDestroyed ? this.maxSpares : Math.max(1, Math.min(this.maxSpares, room + (this.guestStopped ? 1 : 0)));
     while (this.spares.length < want) this.spares.push(this.spawn());
   }
 

@@ -13,10 +13,10 @@
  */
 import { join } from 'node:path';
 import { ImageError } from '../../boot/image-error.js';
-import { InputError } from '../errors.js';
 import { readInputFile } from '../files.js';
 import { DEFAULT_SMODE_MEMORY_MIB, runSmodeGuest } from '../smode.js';
 import type { SmodeRunResult } from '../smode.js';
+import { readTestImage } from './suite.js';
 import type { SuiteKind, SuiteRunOptions, TestCase, TestOutcome } from './suite.js';
 import { cfgBootargs, cfgSmp, cfgTimeoutSec, parseUnittestsCfg } from './unittests-cfg.js';
 import type { CfgSmp } from './unittests-cfg.js';
@@ -168,13 +168,8 @@ export const kvmUnitTests: SuiteKind<KvmTestCase> = {
     const vcpus = resolveSmp(test.smp, opts.vcpus);
     if (typeof vcpus === 'string') return { status: 'skip', detail: vcpus };
     const timeoutSec = opts.timeoutSec ?? test.timeoutSec ?? DEFAULT_TIMEOUT_SEC;
-    let image: Uint8Array;
-    try {
-      image = await readInputFile(test.path, 'test image');
-    } catch (err) {
-      if (err instanceof InputError) return { status: 'fail', detail: err.message };
-      throw err;
-    }
+    const image = await readTestImage(test.path);
+    if (!(image instanceof Uint8Array)) return image;
     const report = new ReportParser();
     let result: SmodeRunResult;
     try {

@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import { ImageError } from '../../boot/image-error.js';
 import { isElf } from '../../boot/elf.js';
 import { runBareMetal } from '../../host/bare.js';
-import { readInputFile } from '../files.js';
-import { InputError } from '../errors.js';
+import { readTestImage } from './suite.js';
 import type { SuiteKind, SuiteRunOptions, TestCase, TestOutcome } from './suite.js';
 
 /** Guest RAM per test: the images are a few KiB at 0x80000000. */
@@ -54,13 +53,8 @@ export const riscvTests: SuiteKind = {
   },
 
   async run(test: TestCase, opts: SuiteRunOptions): Promise<TestOutcome> {
-    let image: Uint8Array;
-    try {
-      image = await readInputFile(test.path, 'test image');
-    } catch (err) {
-      if (err instanceof InputError) return { status: 'fail', detail: err.message };
-      throw err;
-    }
+    const image = await readTestImage(test.path);
+    if (!(image instanceof Uint8Array)) return image;
     const timeoutSec = opts.timeoutSec ?? DEFAULT_TIMEOUT_SEC;
     const encoder = new TextEncoder();
     const echo = opts.echo;

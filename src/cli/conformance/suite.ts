@@ -5,6 +5,8 @@
  * `SUITE_KINDS` (runner.ts).
  */
 import type { ExecutorName } from '../args.js';
+import { InputError } from '../errors.js';
+import { readInputFile } from '../files.js';
 
 /** One test of a suite. Kinds may carry more per-test settings in a subtype. */
 export interface TestCase {
@@ -58,4 +60,14 @@ export interface SuiteKind<T extends TestCase = TestCase> {
   list(dir: string, entries: readonly string[]): Promise<T[]>;
   /** Runs one test (never one with `skip`). Failures of the test (including a bad image) are outcomes, not exceptions. */
   run(test: T, opts: SuiteRunOptions): Promise<TestOutcome>;
+}
+
+/** A test's image, or a failed outcome naming why it cannot be read (missing, unreadable, not a file). */
+export async function readTestImage(path: string): Promise<Uint8Array | TestOutcome> {
+  try {
+    return await readInputFile(path, 'test image');
+  } catch (err) {
+    if (err instanceof InputError) return { status: 'fail', detail: err.message };
+    throw err;
+  }
 }

@@ -19,6 +19,7 @@ import { GuestMemory, PAGE_SIZE } from './memory.js';
 import { Decoded, Op, decode16, decode32 } from './decode.js';
 import { mulh, mulhsu, mulhu } from './alu.js';
 import { Engine, JitStats, MIN_RUN, PROBE_CALLS, Translator, defaultEngine, defaultJitThreshold } from './jit.js';
+import type { JitState } from './jit.js';
 import { warmUpOnce } from './warmup.js';
 import { unsupportedInstruction } from './unsupported.js';
 import {
@@ -239,8 +240,7 @@ export class Hart {
     this.loopHot = this.engine === 'jit' ? threshold : 0;
     this.loopStreak = threshold < 8 ? 0 : Math.min(MIN_STREAK, threshold >> 2);
     this.jit = this.engine === 'jit' ? new Translator(this, {
-      regs: this.regs, mem, code: this.code,
-      loadTag: this.loadTag, loadOff: this.loadOff, storeTag: this.storeTag, storeOff: this.storeOff, tlbMask: this.tlbMask,
+      regs: this.regs, mem, code: this.code, ...this.dataTlbs(),
     }, threshold) : null;
     if (this.sbiMode) {
       // No M-mode software: every S-level interrupt and exception is delegated, as under KVM.
@@ -320,7 +320,12 @@ export class Hart {
     this.fetchTag = new Int32Array(size).fill(-1); this.fetchOff = new Int32Array(size);
     this.loadTag = new Int32Array(size).fill(-1); this.loadOff = new Int32Array(size);
     this.storeTag = new Int32Array(size).fill(-1); this.storeOff = new Int32Array(size);
-    this.jit?.useTlb({ loadTag: this.loadTag, loadOff: this.loadOff, storeTag: this.storeTag, storeOff: this.storeOff, tlbMask: this.tlbMask });
+    this.jit?.useTlb(this.dataTlbs());
+  }
+
+  /** The data TLBs and their mask, as translated regions use them. */
+  private dataTlbs(): Pick<JitState, 'loadTag' | 'loadOff' | 'storeTag' | 'storeOff' | 'tlbMask'> {
+    return { loadTag: this.loadTag, loadOff: this.loadOff, storeTag: this.storeTag, storeOff: this.storeOff, tlbMask: this.tlbMask };
   }
 
   /** Drops every decoded and translated instruction (FENCE.I, remote fence.i). */

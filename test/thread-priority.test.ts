@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { getPriority } from 'node:os';
 import { describe, it } from 'node:test';
 import type { ThreadedExecutor } from '../src/host/threads.js';
-import { canRaiseTo, currentThreadId, processNice } from '../src/host/thread-priority.js';
+import { canRaiseTo, currentThreadId, processNice, setThreadNice } from '../src/host/thread-priority.js';
 import { createVm } from '../src/hv/vm.js';
 import { HvError } from '../src/hv/errors.js';
 import { counterAddr, loadGuest, waitFor } from './helpers/guest.js';
@@ -38,6 +38,30 @@ describe('vCPU thread priorities', { skip: linux ? false : 'needs Linux thread i
     ex.boost(0);
     assert.equal(getPriority(tid), base, 'boost lifts the thread at once');
     assert.equal(await niceOf(tid, base + 7), base + 7, 'and it lowers itself again after a time slice');
+  });
+
+  it('a vCPU thread the guest stopped leaves by itself, and destroying it does not disable later boosts', async () => {
+    const base = processNice();
+    await using vm = await createVm({ memoryMiB: 1, maxVcpus: 2, executor: 'threads', vcpuNice: 7, ...quiet });
+    const g = loadGuest(vm.mem);
+    (await vm.createVcpu(0)).start(g.counter, counterAddr(0));
+    const v1 = await vm.createVcpu(1);
+    const ex = vm.executor as ThreadedExecutor;
+    await waitFor(() => vm.mem.readU32(counterAddr(0)) > 0 && ex.threadId(1) > 0, 5000, 'vCPU 0 counting, vCPU 1 on a thread');
+    v1.start(g.hartStop, 0);
+    await waitFor(() => v1.isDestroyed, 5000, 'hart 1 to stop and be destroyed');
+    assert.ok(((await ex.threadGone(1)) ?? 0) > 0, 'its thread has exited');
+    if (!canRaiseTo(base)) return;
+    // The owner lifts a thread it destroys; that thread may have ended already (ESRCH), which is no lack of privilege.
+    const tid = ex.threadId(0);
+    assert.equal(await niceOf(tid, base + 7), base + 7);
+    ex.boost(0);
+    assert.equal(getPriority(tid), base, 'vCPU 0 can still be lifted');
+  });
+
+  it('setting the nice value of a thread that has ended is not a failure (ESRCH), unlike a lack of privilege', () => {
+    assert.equal(setThreadNice(0x3ffffff0, 5), true, 'no such thread: nothing left to set');
+    assert.equal(setThreadNice(0, 5), false, 'no thread id');
   });
 
   it('vcpuNice 0 leaves vCPU threads at the hypervisor priority; out of range is EINVAL', async () => {

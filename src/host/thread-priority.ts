@@ -25,14 +25,17 @@ export function currentThreadId(): number {
   }
 }
 
-/** Sets thread `tid`'s nice value (clamped to -20..19); false if not permitted or not supported. */
+/**
+ * Sets thread `tid`'s nice value (clamped to -20..19); false if not permitted or not supported. A thread that has
+ * just ended (ESRCH) is no failure: there is nothing left to set.
+ */
 export function setThreadNice(tid: number, nice: number): boolean {
   if (tid <= 0) return false;
   try {
     setPriority(tid, Math.max(-20, Math.min(19, Math.round(nice))));
     return true;
-  } catch {
-    return false;
+  } catch (e) {
+    return (e as { info?: { code?: string } }).info?.code === 'ESRCH';
   }
 }
 

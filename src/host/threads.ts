@@ -204,7 +204,8 @@ export class ThreadedExecutor implements Executor {
   private lift(r: { ctl: Int32Array }, how = Boost.SLICE): void {
     if (!this.canBoost) return;
     const tid = Atomics.load(r.ctl, Spare.TID);
-    if (tid === 0) return;
+    // A vCPU stopped with destroy-on-stop leaves by itself; its thread id may soon belong to another thread.
+    if (tid === 0 || Atomics.load(r.ctl, Spare.STATE) === SpareState.LEFT) return;
     // ORDER: the priority is lifted before BOOST says so; the thread clears BOOST before it lowers itself again.
     if (setThreadNice(tid, this.niceBase)) Atomics.store(r.ctl, Spare.BOOST, how);
     else this.canBoost = false;

@@ -141,7 +141,7 @@ const runVcpu = (function runVcpu({ id, destroyOnStop, sched }: Assign): void {
 
   let stopped = false;
   let coldSlices = COLD_SLICES;
-  for (;;) {
+  loop: for (;;) {
     // ORDER: read WAKE before checking conditions, so a wake-up between the check and the wait is not lost.
     const w = Atomics.load(slots, b + Slot.WAKE);
     if (Atomics.load(slots, b + Slot.REQ) & Req.EXIT) break;
@@ -233,8 +233,9 @@ const runVcpu = (function runVcpu({ id, destroyOnStop, sched }: Assign): void {
         core.completeStop();
         port.postMessage({ type: 'stopped', id });
         releaseCpu();
-        // With destroy-on-stop the owner ends this thread; otherwise the vCPU parks until started again.
-        if (destroyOnStop) stopped = true;
+        // With destroy-on-stop this vCPU is finished: the thread leaves now rather than sleep until the owner's EXIT
+        // wakes it (one thread hand-off less on a hot-remove's path). Otherwise the vCPU parks until started again.
+        if (destroyOnStop) break loop;
         break;
       case Slice.SHUTDOWN:
         stopped = true;

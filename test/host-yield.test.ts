@@ -7,6 +7,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { Ctl, Spare } from '../src/host/layout.js';
 import { HostWait, hostWantsCore, releaseHostYield, requestHostYield } from '../src/host/thread-priority.js';
+import type { ThreadedExecutor } from '../src/host/threads.js';
 import { createVm, type Vcpu } from '../src/hv/vm.js';
 import { counterAddr, loadGuest, waitFor } from './helpers/guest.js';
 
@@ -54,6 +55,24 @@ describe('host yield counts', () => {
 });
 
 describe('host yield in a running VM (threaded executor)', () => {
+  it('a held boost (a hot-remove waiting for the hart to stop) makes busy vCPUs give way until it is let go', async () => {
+    await using vm = await createVm({ memoryMiB: 1, maxVcpus: 2, executor: 'threads', onOutput: () => {}, onWarn: () => {} });
+    const g = loadGuest(vm.mem);
+    for (const id of [0, 1]) (await vm.createVcpu(id)).start(g.counter, counterAddr(id));
+    await waitFor(() => vm.mem.readU32(counterAddr(0)) > 0 && vm.mem.readU32(counterAddr(1)) > 0, 15_000, 'busy vCPUs to run');
+    // Creation waits end after each thread's first slice (or 20 ms).
+    await waitFor(() => vm.registry.ctl[Ctl.HOST_YIELD] === 0, 2000, 'creation waits to end');
+    const ex = vm.executor as ThreadedExecutor;
+    ex.boost(1, true);
+    assert.equal(vm.registry.ctl[Ctl.HOST_YIELD], 1, 'the host waits on vCPU 1');
+    ex.boost(1, true);
+    assert.equal(vm.registry.ctl[Ctl.HOST_YIELD], 1, 'counted once');
+    ex.boost(1, false);
+    assert.equal(vm.registry.ctl[Ctl.HOST_YIELD], 0, 'let go');
+    ex.boost(0, false);
+    assert.equal(vm.registry.ctl[Ctl.HOST_YIELD], 0, 'a short boost takes no count');
+  });
+
   it('no count is left once vCPUs have been created and destroyed beside busy ones', async () => {
     const vm = await createVm({ memoryMiB: 1, maxVcpus: 4, executor: 'threads', onOutput: () => {}, onWarn: () => {} });
     try {

@@ -108,7 +108,8 @@ export class VcpuThreadPriority {
  * first slice, the owner when the thread is gone, or the owner's time-out); a later wait of the same thread
  * replaces an earlier one without a second count.
  */
-export const enum HostWait { NONE = 0, CREATE = 1, EXIT = 2 }
+/** Why the owner waits on a thread: its first slice (creation), its exit, or its hart's stop (a hot-remove). */
+export const enum HostWait { NONE = 0, CREATE = 1, EXIT = 2, LEAVE = 3 }
 
 export function requestHostYield(ctl: Int32Array, spare: Int32Array, why: HostWait): void {
   if (Atomics.exchange(spare, Spare.HOST_WAITS, why) === HostWait.NONE) Atomics.add(ctl, Ctl.HOST_YIELD, 1);

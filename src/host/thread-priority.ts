@@ -106,9 +106,8 @@ export class VcpuThreadPriority {
  * why (Spare.HOST_WAITS: a creation or an exit); busy vCPU threads see it after their slice and sleep briefly, which
  * hands their core to that thread. The count is taken back once, by whoever ends that wait (the thread after its
  * first slice, the owner when the thread is gone, or the owner's time-out); a later wait of the same thread
- * replaces an earlier one without a second count.
+ * replaces an earlier one without a second count. LEAVE: a hot-remove waits for the thread's hart to stop.
  */
-/** Why the owner waits on a thread: its first slice (creation), its exit, or its hart's stop (a hot-remove). */
 export const enum HostWait { NONE = 0, CREATE = 1, EXIT = 2, LEAVE = 3 }
 
 export function requestHostYield(ctl: Int32Array, spare: Int32Array, why: HostWait): void {

@@ -193,8 +193,8 @@ export class ThreadedExecutor implements Executor {
     if (!r) return;
     this.lift(r, held ? Boost.HELD : Boost.SLICE);
     // While the host holds a vCPU (a hot-remove waits for it to stop), busy vCPU threads also give way: the leaving
-    // hart and the one notified need cores at once. Hotplug bench, alternating builds: hot-remove p99 6.2-7.3 ms
-    // instead of 10.8-17.2, p90 4.0-4.2 instead of 4.7-5.4.
+    // hart and the one notified need cores at once. Hotplug bench, six runs of each build alternating: hot-remove p99
+    // 5.4-9.4 ms instead of 7.5-17.2, p90 3.7-4.4 instead of 4.7-5.4.
     if (held) this.hostWaitsFor(r, HostWait.LEAVE);
     else releaseHostYield(this.ctlWords, r.ctl, HostWait.LEAVE);
   }

@@ -303,6 +303,9 @@ if (Atomics.load(spare, Spare.STATE) === SpareState.ASSIGNED) {
   } catch (e) {
     port.postMessage({ type: 'error', message: `vCPU ${id} thread failed: ${(e as Error).stack ?? e}` });
   }
+  // The thread tears itself down at the hypervisor's priority, not behind the guests' threads. The owner lifts a
+  // thread it destroys, but one whose hart stopped (destroy-on-stop) leaves before the owner hears of it.
+  if (data.bootLow) setThreadNice(tid, data.sched.niceBase);
   // ORDER: every store of the run loop happens before LEFT, which lets the owner reuse the vCPU's slot.
   Atomics.store(spare, Spare.STATE, SpareState.LEFT);
   Atomics.notify(spare, Spare.STATE);

@@ -40,7 +40,7 @@ describe('vCPU thread priorities', { skip: linux ? false : 'needs Linux thread i
     assert.equal(await niceOf(tid, base + 7), base + 7, 'and it lowers itself again after a time slice');
   });
 
-  it('a vCPU thread the guest stopped leaves by itself, and destroying it does not disable later boosts', async () => {
+  it('a vCPU whose hart the guest stopped goes with its thread, and later boosts of other vCPUs still work', async () => {
     const base = processNice();
     await using vm = await createVm({ memoryMiB: 1, maxVcpus: 2, executor: 'threads', vcpuNice: 7, ...quiet });
     const g = loadGuest(vm.mem);

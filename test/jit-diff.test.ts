@@ -16,6 +16,7 @@
  * restarts the program after a fetch fault and silences interrupts.
  *
  * Seeds are reproducible: HARTVISOR_JIT_SEED sets the base seed, HARTVISOR_JIT_SCALE multiplies the program count.
+ * The translator's back end is WebAssembly; jit-diff-js.test.ts runs the same tests over its JavaScript back end.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,6 +31,8 @@ const U = 0, S = 1, M = 3;
 const RAM = 64 * 1024;
 const RAM_BASE = 0x80000000;
 const MMIO_PA = 0x10000000;
+/** The back end under test (jit-diff-js.test.ts sets 'js' before importing this file). */
+const BACK_END: 'wasm' | 'js' = process.env.HARTVISOR_JIT_BACKEND === 'js' ? 'js' : 'wasm';
 
 // CSRs compared after every run.
 const CSRS = [0x100, 0x104, 0x105, 0x140, 0x141, 0x142, 0x143, 0x144, 0x180, 0x300, 0x302, 0x303, 0x304, 0x305, 0x340,
@@ -75,8 +78,9 @@ function makeSide(image: Uint8Array, engine: 'jit' | 'interp', threshold: number
   const mem = new GuestMemory(RAM);
   mem.u8.set(image);
   const dev = new LogDevice();
-  const opts: HartOptions = { engine, mmio: dev, jitThreshold: threshold };
+  const opts: HartOptions = { engine, mmio: dev, jitThreshold: threshold, jitBackEnd: BACK_END };
   const h = new Hart(mem, opts);
+  if (engine === 'jit') assert.equal(h.translator!.wasm, BACK_END === 'wasm', `regions are compiled to ${BACK_END}`);
   const traps: string[] = [];
   const raise = h.raise.bind(h);
   h.raise = (cause: number, tval: number): void => { traps.push(`${cause}@${(h.pc >>> 0).toString(16)}:${(tval >>> 0).toString(16)}`); raise(cause, tval); };
@@ -107,7 +111,7 @@ function state(s: Side): string {
 /** Totals over a test, to show the comparison was not vacuous. */
 interface Tally { programs: number; runs: number; retired: number; regions: number; translated: number; traps: number; mmio: number; exits: Map<number, number> }
 const newTally = (): Tally => ({ programs: 0, runs: 0, retired: 0, regions: 0, translated: 0, traps: 0, mmio: 0, exits: new Map() });
-const describe = (t: Tally): string => `${t.programs} programs, ${t.runs} runs, ${t.retired} instructions retired, ${t.regions} regions ` +
+const describe = (t: Tally): string => `back end ${BACK_END}: ${t.programs} programs, ${t.runs} runs, ${t.retired} instructions retired, ${t.regions} regions ` +
   `(${t.translated} instructions translated), ${t.traps} traps, ${t.mmio} MMIO accesses; exits ${[...t.exits].map(([k, v]) => `${k}:${v}`).join(' ')}`;
 
 /**
@@ -527,7 +531,7 @@ function pair(build: (p: Asm) => void, threshold = 16, opts: HartOptions = {}): 
     const mem = new GuestMemory(RAM);
     mem.u8.set(image);
     const dev = new LogDevice();
-    const h = new Hart(mem, { ...opts, engine, mmio: dev, jitThreshold: threshold });
+    const h = new Hart(mem, { ...opts, engine, mmio: dev, jitThreshold: threshold, jitBackEnd: BACK_END });
     const traps: string[] = [];
     const raise = h.raise.bind(h);
     h.raise = (cause: number, tval: number): void => { traps.push(`${cause}@${(h.pc >>> 0).toString(16)}:${(tval >>> 0).toString(16)}`); raise(cause, tval); };

@@ -15,10 +15,10 @@
  *    between translated regions and this interpreter, which stays the reference for everything else and runs
  *    every slow path, trap and system instruction.
  */
-import { GuestMemory, PAGE_SIZE } from './memory.js';
+import { GuestMemory, HartSlot, PAGE_SIZE } from './memory.js';
 import { Decoded, Op, decode16, decode32 } from './decode.js';
 import { mulh, mulhsu, mulhu } from './alu.js';
-import { Engine, JitStats, MIN_RUN, PROBE_CALLS, Translator, defaultEngine, defaultJitThreshold } from './jit.js';
+import { Engine, JitStats, MIN_RUN, PROBE_CALLS, Translator, defaultBackEnd, defaultEngine, defaultJitThreshold } from './jit.js';
 import type { JitState } from './jit.js';
 import { warmUpOnce } from './warmup.js';
 import { unsupportedInstruction } from './unsupported.js';
@@ -59,6 +59,9 @@ export interface HartOptions {
    *  HARTVISOR_JIT_THRESHOLD, else DEFAULT_JIT_THRESHOLD). Below 8 (tests) every pc the run loop sees is
    *  translated, loop or not. */
   jitThreshold?: number;
+  /** Engine 'jit': what regions are compiled to, 'wasm' (the default where the hart has a slot in a WebAssembly
+   *  memory; see jit-wasm.ts) or 'js' (default: HARTVISOR_JIT_BACKEND, else 'wasm'). */
+  jitBackEnd?: 'wasm' | 'js';
   /**
    * Run the engine warm-up (warmup.ts) first, once per thread: fewer V8 deoptimizations in long runs, for a few
    * ms of CPU. vCPU threads do it while they wait in the spare pool (VmConfig.warmUp), not here.
@@ -109,7 +112,11 @@ export class Hart {
   readonly mem: GuestMemory;
   readonly hartId: number;
   /** x0..x31, then the sink register 32 that absorbs writes to x0. */
-  readonly regs = new Int32Array(34);
+  readonly regs: Int32Array;
+  /** The hart's slot in guest memory (byte offset; -1: none, its state lives in its own arrays), and the slot's
+   *  words (regs, then JIT_LEFT and DATA_CTX; memory.ts): translated WebAssembly code works on them. */
+  readonly slot: number;
+  private readonly hs: Int32Array;
   /** Program counter (kept as int32 internally; read it with `>>> 0`). */
   pc = 0x80000000 | 0;
   priv: number = Priv.M;
@@ -191,8 +198,6 @@ export class Hart {
 
   // Trap bookkeeping for the run loop (no exceptions, no allocation on the hot path).
   private trapped = false;
-  /** Budget left after a translated region returns (engine-internal, written by translated code). */
-  jitLeft = 0;
   /** Budget left when `interp` returned, and the budget left after the first instruction of the current call. */
   private interpLeft = 0;
   private entryLeft = 0;
@@ -231,6 +236,11 @@ export class Hart {
     this.mmio = opts.mmio ?? NO_DEVICE;
     this.sbiMode = opts.sbiMode ?? false;
     this.code = new Array(mem.size / PAGE_SIZE);
+    this.slot = mem.claimHartSlot(this.hartId);
+    this.hs = this.slot >= 0 ? new Int32Array(mem.sab, this.slot, HartSlot.DATA_CTX + 1) : new Int32Array(HartSlot.DATA_CTX + 1);
+    this.hs.fill(0);
+    this.regs = this.hs.subarray(0, 34);
+    if (this.slot >= 0) slotRelease.register(this, { mem, slot: this.slot }, this);
     this.setTlb(TLB_SIZE);
     this.engine = opts.engine ?? defaultEngine();
     // On request, the first hart of a thread first warms the engine up (warmup.ts).
@@ -240,8 +250,8 @@ export class Hart {
     this.loopHot = this.engine === 'jit' ? threshold : 0;
     this.loopStreak = threshold < 8 ? 0 : Math.min(MIN_STREAK, threshold >> 2);
     this.jit = this.engine === 'jit' ? new Translator(this, {
-      regs: this.regs, mem, code: this.code, ...this.dataTlbs(),
-    }, threshold) : null;
+      regs: this.regs, hs: this.hs, slot: this.slot, mem, code: this.code, ...this.dataTlbs(),
+    }, threshold, opts.jitBackEnd ?? defaultBackEnd()) : null;
     if (this.sbiMode) {
       // No M-mode software: every S-level interrupt and exception is delegated, as under KVM.
       this.mideleg = SIP_MASK;
@@ -251,6 +261,15 @@ export class Hart {
     }
     this.modeChanged();
   }
+
+  /** Gives the hart's slot in guest memory back (the hart is not run again). */
+  dispose(): void {
+    if (this.slot < 0 || this.disposed) return;
+    this.disposed = true;
+    slotRelease.unregister(this);
+    this.mem.releaseHartSlot(this.slot);
+  }
+  private disposed = false;
 
   /** Puts the hart at `pc` in privilege `priv` with cleared registers' pending state kept. */
   reset(pc: number, priv: number): void {
@@ -274,6 +293,7 @@ export class Hart {
   private modeChanged(): void {
     this.fetchCtx = this.priv << 20;
     this.dataCtx = (this.priv | (this.dataPriv() << 2) | (((this.mstatus >>> 18) & 3) << 4)) << 20; // SUM, MXR
+    this.hs[HartSlot.DATA_CTX] = this.dataCtx;
   }
 
   /** Drops every translation (satp, SFENCE.VMA of everything). */
@@ -318,8 +338,10 @@ export class Hart {
   private setTlb(size: number): void {
     this.tlbMask = size - 1;
     this.fetchTag = new Int32Array(size).fill(-1); this.fetchOff = new Int32Array(size);
-    this.loadTag = new Int32Array(size).fill(-1); this.loadOff = new Int32Array(size);
-    this.storeTag = new Int32Array(size).fill(-1); this.storeOff = new Int32Array(size);
+    // The data TLBs live in the hart's slot when it has one (translated WebAssembly code reads them).
+    const at = (off: number): Int32Array => this.slot >= 0 ? new Int32Array(this.mem.sab, this.slot + off, size) : new Int32Array(size);
+    this.loadTag = at(HartSlot.LOAD_TAG).fill(-1); this.loadOff = at(HartSlot.LOAD_OFF);
+    this.storeTag = at(HartSlot.STORE_TAG).fill(-1); this.storeOff = at(HartSlot.STORE_OFF);
     this.jit?.useTlb(this.dataTlbs());
   }
 
@@ -409,10 +431,10 @@ export class Hart {
         if (left >= d.need) {
           const npc = d.fn(pc & -4096, d.idx, left);
           if (d.calls < PROBE_CALLS) {
-            d.ran += left - this.jitLeft;
+            d.ran += left - this.hs[HartSlot.JIT_LEFT];
             if (++d.calls === PROBE_CALLS && d.ran < PROBE_CALLS * MIN_RUN) jit.retire(jp!, pn, o);
           }
-          left = this.jitLeft;
+          left = this.hs[HartSlot.JIT_LEFT];
           if ((npc & 1) === 0) { pc = npc; continue; }
           // The instruction at npc - 1 needs the interpreter's slow path (TLB miss, MMIO, misaligned, code page).
           pc = npc - 1;
@@ -1210,5 +1232,8 @@ export class Hart {
     return true;
   }
 }
+
+/** Gives a dropped hart's slot back (a hart that was not disposed). */
+const slotRelease = new FinalizationRegistry<{ mem: GuestMemory; slot: number }>((s) => s.mem.releaseHartSlot(s.slot));
 
 const EMPTY_PAGE = new Int32Array(CODE_PAGE_LENGTH);

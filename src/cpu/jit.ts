@@ -54,7 +54,9 @@
  */
 import { Decoded, Op, decode16, decode32 } from './decode.js';
 import { mulh, mulhsu, mulhu } from './alu.js';
+import { HartSlot } from './memory.js';
 import type { GuestMemory } from './memory.js';
+import { compileWasm } from './jit-wasm.js';
 
 /** Which engine runs a hart's guest code. 'jit' translates hot code and interprets the rest; 'interp' only
  *  interprets (the reference). */
@@ -85,6 +87,11 @@ const env = (): Env | undefined => (globalThis as { process?: { env?: Env } }).p
 export function defaultEngine(): Engine {
   // The translator by default; HARTVISOR_ENGINE=interp (hartvisor run --engine interp) selects the reference.
   return env()?.HARTVISOR_ENGINE === 'interp' ? 'interp' : 'jit';
+}
+
+/** The translator's back end: WebAssembly unless HARTVISOR_JIT_BACKEND is 'js' (a testing and comparison knob). */
+export function defaultBackEnd(): 'wasm' | 'js' {
+  return env()?.HARTVISOR_JIT_BACKEND === 'js' ? 'js' : 'wasm';
 }
 
 /** The default threshold: HARTVISOR_JIT_THRESHOLD when it is a positive integer (a testing and tuning knob),
@@ -134,8 +141,6 @@ export class JitPage {
 
 /** What translated code touches on the hart, besides the arrays it is given. */
 export interface JitHost {
-  /** Budget left, written by a region before it returns. */
-  jitLeft: number;
   /** The TLB context of loads and stores (the hart's tags are page number | context; a region runs in one). */
   readonly dataCtx: number;
 }
@@ -143,6 +148,10 @@ export interface JitHost {
 /** The arrays a translator works over (the hart's own). */
 export interface JitState {
   regs: Int32Array;
+  /** The hart's slot words (memory.ts HartSlot): a region leaves its budget in JIT_LEFT. */
+  hs: Int32Array;
+  /** The slot's byte offset in guest memory, or -1 (then regions are JavaScript). */
+  slot: number;
   mem: GuestMemory;
   /** Decoded code pages of the interpreter, by RAM page number. */
   code: (Int32Array | undefined)[];
@@ -166,9 +175,9 @@ export interface JitStats {
 }
 
 /** One decoded instruction. */
-interface Inst { off: number; word: number; imm: number; len: number; kind: Kind }
+export interface Inst { off: number; word: number; imm: number; len: number; kind: Kind }
 
-const enum Kind { Plain, Memory, Branch, Jal, Jalr }
+export const enum Kind { Plain, Memory, Branch, Jal, Jalr }
 
 /** How an op ends a block (Branch, Jal, Jalr), is a load or store, or neither; -1: left to the interpreter. */
 function kindOf(op: number): Kind | -1 {
@@ -196,8 +205,13 @@ export class Translator {
   private readonly host: JitHost;
   private readonly st: JitState;
 
-  constructor(host: JitHost, st: JitState, threshold: number) {
+  /** Regions are compiled to WebAssembly (the hart has a slot in a WebAssembly memory, and the back end is not
+   *  set to JavaScript), else to JavaScript. */
+  readonly wasm: boolean;
+
+  constructor(host: JitHost, st: JitState, threshold: number, backEnd: 'wasm' | 'js' = defaultBackEnd()) {
     this.host = host;
+    this.wasm = st.slot >= 0 && st.mem.wasm !== null && backEnd === 'wasm';
     this.st = st;
     this.threshold = threshold;
     this.pages = new Array(st.code.length);
@@ -367,13 +381,19 @@ export class Translator {
       for (const it of blocks.get(o)!.insts) if (!insts.has(it.off)) insts.set(it.off, it);
     }
     const region = layout(insts, heads);
-    const src = generate(region, `region_${(pn << 12).toString(16).padStart(5, '0')}_${off.toString(16).padStart(3, '0')}`, this.st.tlbMask);
-    this.lastSource = src;
-    const factory = new Function('h', 'r', 'm32', 'm16', 'm8', 'ltag', 'loff', 'stag', 'soff', 'map', 'mulh', 'mulhu', 'mulhsu', src) as
-      (...args: unknown[]) => RegionFn;
     const st = this.st;
-    const fn = factory(this.host, st.regs, st.mem.i32, st.mem.u16, st.mem.u8, st.loadTag, st.loadOff, st.storeTag, st.storeOff,
-      region.map, mulh, mulhu, mulhsu);
+    let fn: RegionFn;
+    if (this.wasm) {
+      fn = compileWasm(region, st.tlbMask, st.slot, st.mem.wasm!);
+      this.lastSource = '';
+    } else {
+      const src = generate(region, `region_${(pn << 12).toString(16).padStart(5, '0')}_${off.toString(16).padStart(3, '0')}`, st.tlbMask);
+      this.lastSource = src;
+      const factory = new Function('h', 'hs', 'r', 'm32', 'm16', 'm8', 'ltag', 'loff', 'stag', 'soff', 'map', 'mulh', 'mulhu', 'mulhsu', src) as
+        (...args: unknown[]) => RegionFn;
+      fn = factory(this.host, st.hs, st.regs, st.mem.i32, st.mem.u16, st.mem.u8, st.loadTag, st.loadOff, st.storeTag, st.storeOff,
+        region.map, mulh, mulhu, mulhsu);
+    }
     for (const e of region.entries) {
       if (jp.descs[e.off >> 1] !== undefined) continue;
       jp.descs[e.off >> 1] = new Entry(fn, e.idx, e.need);
@@ -395,8 +415,8 @@ interface EntryPoint { off: number; idx: number; need: number }
  * segments start ([0] is 0) and `idx` their cases (-1: a segment no one enters). A run that branches back to its
  * start also gets a loop copy, case `loopIdx`, which is where its start is entered.
  */
-interface Run { insts: Inst[]; cuts: number[]; idx: number[]; loopIdx: number }
-interface Region { runs: Run[]; entries: EntryPoint[]; /** Halfword offset → case, -1 if none. */ map: Int16Array }
+export interface Run { insts: Inst[]; cuts: number[]; idx: number[]; loopIdx: number }
+export interface Region { runs: Run[]; entries: EntryPoint[]; /** Halfword offset → case, -1 if none. */ map: Int16Array }
 
 /**
  * Lays out the region's instructions as straight-line runs (each instruction once), with an entry point at every
@@ -501,14 +521,14 @@ function generate(region: Region, name: string, tlbMask: number): string {
   out.push('}');
   const wb = [...written].sort((p, q) => p - q).map((q) => `r[${q}] = x${q};`).join(' ');
   if (wb !== '') out.push(wb);
-  out.push('h.jitLeft = left + back;');
+  out.push(`hs[${HartSlot.JIT_LEFT}] = left + back;`);
   out.push('return pc0 + npc | 0;');
   out.push('};');
   return out.filter((l) => l !== '').join('\n');
 }
 
 /** Registers an instruction reads (not x0). */
-function reads(it: Inst): number[] {
+export function reads(it: Inst): number[] {
   const c = it.word, op = c & 0xff;
   const rs1 = (c >> 14) & 31, rs2 = (c >> 19) & 31;
   const out: number[] = [];
@@ -518,7 +538,7 @@ function reads(it: Inst): number[] {
 }
 
 /** The register an instruction writes, or -1 (none, or x0). */
-function writes(it: Inst): number {
+export function writes(it: Inst): number {
   const c = it.word, rd = (c >> 8) & 63;
   return rd !== 0 && rd !== 32 && writesRd(c & 0xff) ? rd : -1;
 }

@@ -105,6 +105,7 @@ export class DeterministicExecutor implements Executor {
 
   /** Removes vCPU `id` at once (there is no thread to wait for). */
   removeNow(id: number): void {
+    this.cores.get(id)?.core.hart.dispose();
     this.cores.delete(id);
     this.setRun(id, RunState.NONE);
   }

@@ -18,7 +18,9 @@ export const UART_SIZE = 0x100;
 export const TIMEBASE_HZ = 10_000_000;
 
 export interface MachineBuffers {
-  ram: SharedArrayBuffer;
+  /** Guest RAM (GuestMemory.allocate: with hart slots after RAM when a WebAssembly memory), and its size. */
+  ram: SharedArrayBuffer | WebAssembly.Memory;
+  ramBytes: number;
   ctl: SharedArrayBuffer;
   slots: SharedArrayBuffer;
   stats: SharedArrayBuffer;
@@ -40,7 +42,8 @@ export function createMachineBuffers(memBytes: number, maxVcpus: number, pcpus =
   const inp = ByteRing.create(1 << 12);
   const uart = Uart16550.create(out, inp);
   return {
-    ram: new SharedArrayBuffer(memBytes),
+    ram: GuestMemory.allocate(memBytes),
+    ramBytes: memBytes,
     ctl: allocCtl(),
     slots: allocSlots(maxVcpus),
     stats: allocStats(maxVcpus),
@@ -63,7 +66,7 @@ export class MachineView {
   readonly mmio: Mmio;
 
   constructor(readonly buffers: MachineBuffers) {
-    this.mem = new GuestMemory(buffers.ram.byteLength, buffers.ram);
+    this.mem = new GuestMemory(buffers.ramBytes, buffers.ram);
     this.out = ByteRing.attach(buffers.consoleOut);
     this.in = ByteRing.attach(buffers.consoleIn);
     this.uart = Uart16550.attach(buffers.uart as Parameters<typeof Uart16550.attach>[0]);

@@ -244,6 +244,7 @@ const runVcpu = (function runVcpu({ id, destroyOnStop, sched }: Assign): void {
   }
   releaseCpu();
   setRun(RunState.NONE);
+  core.hart.dispose(); // its slot in guest memory is free for another hart
 });
 
 /**

@@ -1,0 +1,281 @@
+/**
+ * The translator's WebAssembly back end: a region (jit.ts `layout`) becomes a module of one function, with the same
+ * contract as the JavaScript back end's `(pc0, entry, left) => npc` and the same exits, so that the run loop cannot
+ * tell them apart. Why WebAssembly: V8 compiles it in one fast pass (Liftoff, ~0.3 us per guest instruction, then
+ * optimizes hot functions in the background), against milliseconds per region, several times over, for a
+ * JavaScript region; and it never deoptimizes.
+ *
+ * The module imports the guest memory (memory.ts: RAM at offset 0, then the hart slots); it reaches the hart's
+ * registers, budget word, TLB context and data TLBs in the hart's slot at fixed addresses, so a module belongs to
+ * one hart. Guest registers live in locals, loaded at entry and stored back at the one exit, as in JavaScript.
+ *
+ * Shape of the function: `block $exit (loop $out (block $cN-1 ... (block $c0 (br_table s)) code0 ... ) codeN-1))`.
+ * Case k's code follows the end of its block, so it falls into case k+1's; a jump to a later case is a direct
+ * branch to that case's block, a jump back dispatches again through the table (`s`, then `br $out`).
+ */
+import { Op } from './decode.js';
+import { HartSlot } from './memory.js';
+import type { Region, RegionFn, Run } from './jit.js';
+import { Kind, reads, writes } from './jit.js';
+
+const enum W {
+  Unreachable = 0x00, Block = 0x02, Loop = 0x03, If = 0x04, Else = 0x05, End = 0x0b, Br = 0x0c, BrIf = 0x0d, BrTable = 0x0e,
+  LocalGet = 0x20, LocalSet = 0x21, LocalTee = 0x22,
+  I32Load = 0x28, I32Load8S = 0x2c, I32Load8U = 0x2d, I32Load16S = 0x2e, I32Load16U = 0x2f,
+  I32Store = 0x36, I32Store8 = 0x3a, I32Store16 = 0x3b,
+  I32Const = 0x41, I64Const = 0x42,
+  I32Eqz = 0x45, I32Eq = 0x46, I32Ne = 0x47, I32LtS = 0x48, I32LtU = 0x49, I32GeS = 0x4e, I32GeU = 0x4f,
+  I32Add = 0x6a, I32Sub = 0x6b, I32Mul = 0x6c, I32DivS = 0x6d, I32DivU = 0x6e, I32RemS = 0x6f, I32RemU = 0x70,
+  I32And = 0x71, I32Or = 0x72, I32Xor = 0x73, I32Shl = 0x74, I32ShrS = 0x75, I32ShrU = 0x76,
+  I64Mul = 0x7e, I64ShrS = 0x87, I64ShrU = 0x88, I32WrapI64 = 0xa7, I64ExtendI32S = 0xac, I64ExtendI32U = 0xad,
+  Void = 0x40, I32 = 0x7f,
+}
+
+// Locals: the parameters pc0, s, left; then npc, a, t, back, b, cx; then x1..x31 (x(q) = X0 + q).
+const PC0 = 0, S = 1, LEFT = 2, NPC = 3, A = 4, T = 5, BACK = 6, B = 7, CX = 8, X0 = 8;
+const LOCALS = 5 + 1 + 31;
+
+/** Byte code of one function body, with a stack of labels for branch depths. */
+class Body {
+  readonly b: number[] = [];
+  private readonly labels: string[] = [];
+  op(...bytes: number[]): this { for (const x of bytes) this.b.push(x); return this; }
+  uleb(v: number): this {
+    v >>>= 0;
+    do { let byte = v & 0x7f; v >>>= 7; if (v !== 0) byte |= 0x80; this.b.push(byte); } while (v !== 0);
+    return this;
+  }
+  sleb(v: number): this {
+    v |= 0;
+    for (;;) {
+      const byte = v & 0x7f;
+      v >>= 7;
+      if ((v === 0 && (byte & 0x40) === 0) || (v === -1 && (byte & 0x40) !== 0)) { this.b.push(byte); return this; }
+      this.b.push(byte | 0x80);
+    }
+  }
+  get(l: number): this { return this.op(W.LocalGet).uleb(l); }
+  set(l: number): this { return this.op(W.LocalSet).uleb(l); }
+  i32(v: number): this { return this.op(W.I32Const).sleb(v); }
+  /** A load or store at a fixed address (offset immediate) or address-on-stack plus `offset`. */
+  mem(op: number, align: number, offset: number): this { return this.op(op).uleb(align).uleb(offset); }
+  open(kind: W.Block | W.Loop | W.If, label: string, type: number = W.Void): this { this.labels.push(label); return this.op(kind, type); }
+  end(): this { this.labels.pop(); return this.op(W.End); }
+  has(label: string): boolean { return this.labels.includes(label); }
+  depth(label: string): number {
+    const k = this.labels.lastIndexOf(label);
+    if (k < 0) throw new Error(`wasm back end: no label ${label}`);
+    return this.labels.length - 1 - k;
+  }
+  br(label: string): this { return this.op(W.Br).uleb(this.depth(label)); }
+}
+
+/** Compiles a region to a WebAssembly function over `memory` for the hart whose slot is at `slot`. */
+export function compileWasm(region: Region, tlbMask: number, slot: number, memory: WebAssembly.Memory): RegionFn {
+  const bytes = moduleBytes(functionBody(region, tlbMask, slot));
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { m: memory } });
+  return inst.exports.f as RegionFn;
+}
+
+/** A module importing a shared memory "e"."m" and exporting `f: (i32, i32, i32) -> i32` with this body. */
+function moduleBytes(body: Body): Uint8Array {
+  const out: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+  const section = (id: number, content: number[]): void => { out.push(id, ...leb(content.length), ...content); };
+  section(1, [1, 0x60, 3, W.I32, W.I32, W.I32, 1, W.I32]);
+  // memory import: shared, min 0, max 65536 pages (any guest memory fits)
+  section(2, [1, 1, 0x65, 1, 0x6d, 0x02, 0x03, 0, ...leb(65536)]);
+  section(3, [1, 0]);
+  section(7, [1, 1, 0x66, 0x00, 0]);
+  const fn = [1, ...leb(LOCALS), W.I32, ...body.b, W.End];
+  section(10, [1, ...leb(fn.length), ...fn]);
+  return Uint8Array.from(out);
+}
+
+function leb(v: number): number[] {
+  const r: number[] = [];
+  do { let byte = v & 0x7f; v >>>= 7; if (v !== 0) byte |= 0x80; r.push(byte); } while (v !== 0);
+  return r;
+}
+
+/** The function body (see the file comment). */
+function functionBody(region: Region, tlbMask: number, slot: number): Body {
+  const { runs, map } = region;
+  const used = new Set<number>(), written = new Set<number>();
+  const returns = new Set<number>();
+  for (const run of runs) {
+    for (const it of run.insts) {
+      for (const q of reads(it)) used.add(q);
+      const w = writes(it);
+      if (w >= 0) { used.add(w); written.add(w); }
+      if (it.kind === Kind.Jal && w >= 0 && map[(it.off + it.len) >> 1] >= 0) returns.add(it.off + it.len);
+    }
+  }
+  // Cases in the order their code is laid out (as in the JavaScript back end).
+  const order: { run: Run; k0: number; k1: number; idx: number; loop: boolean }[] = [];
+  for (const run of runs) {
+    if (run.loopIdx >= 0) order.push({ run, k0: 0, k1: run.insts.length, idx: run.loopIdx, loop: true });
+    for (let j = run.loopIdx >= 0 ? 1 : 0; j < run.cuts.length; j++) {
+      order.push({ run, k0: run.cuts[j], k1: j + 1 < run.cuts.length ? run.cuts[j + 1] : run.insts.length, idx: run.idx[j], loop: false });
+    }
+  }
+  const cases = order.filter((c) => c.idx >= 0);
+  const f = new Body();
+  for (const q of [...used].sort((p, q) => p - q)) f.i32(0).mem(W.I32Load, 2, slot + 4 * q).set(X0 + q);
+  f.i32(0).mem(W.I32Load, 2, slot + 4 * HartSlot.DATA_CTX).set(CX);
+  f.open(W.Block, 'exit').open(W.Loop, 'out');
+  for (let p = cases.length - 1; p >= 0; p--) f.open(W.Block, `c${cases[p].idx}`);
+  // the dispatch: entry idx → its block (innermost is position 0)
+  const pos = new Map<number, number>(cases.map((c, p) => [c.idx, p]));
+  const n = Math.max(...cases.map((c) => c.idx)) + 1;
+  f.get(S).op(W.BrTable).uleb(n);
+  for (let i = 0; i < n; i++) f.uleb(pos.has(i) ? pos.get(i)! : cases.length + 1);
+  f.uleb(cases.length + 1); // default: leave (unreachable: every entry is a case)
+  for (const c of cases) {
+    f.end();
+    segment(f, c.run, c.k0, c.k1, c.idx, map, c.loop, tlbMask, slot, returns);
+  }
+  // (unreachable: the last case's code ends with a jump)
+  f.i32(0).set(NPC).br('exit');
+  f.end().end();
+  for (const q of [...written].sort((p, q) => p - q)) f.i32(0).get(X0 + q).mem(W.I32Store, 2, slot + 4 * q);
+  f.i32(0).get(LEFT).get(BACK).op(W.I32Add).mem(W.I32Store, 2, slot + 4 * HartSlot.JIT_LEFT);
+  f.get(PC0).get(NPC).op(W.I32Add);
+  return f;
+}
+
+/** Emits instructions [k0, k1) of a run as case `idx` (jit.ts emitSegment, in WebAssembly). */
+function segment(f: Body, run: Run, k0: number, k1: number, idx: number, map: Int16Array, loop: boolean, tlbMask: number,
+  slot: number, returns: Set<number>): void {
+  const n = k1 - k0;
+  const start = run.insts[0].off;
+  const leave = (npc: number): void => { f.i32(npc).set(NPC).br('exit'); };
+  const goto = (target: number): void => {
+    if (loop && target === start) { f.br('inner'); return; }
+    const j = target >= 0 && target < 4096 ? map[target >> 1] : -1;
+    if (j < 0) { leave(target); return; }
+    if (f.has(`c${j}`)) { f.br(`c${j}`); return; } // a later case: straight there
+    f.i32(j).set(S).br('out');
+  };
+  if (loop) f.open(W.Loop, 'inner');
+  f.get(LEFT).i32(n).op(W.I32LtS).open(W.If, 'if');
+  leave(run.insts[k0].off);
+  f.end();
+  f.get(LEFT).i32(n).op(W.I32Sub).set(LEFT);
+  const reg = (q: number): void => { if (q === 0) f.i32(0); else f.get(X0 + q); };
+  for (let k = 0; k < n; k++) {
+    const it = run.insts[k0 + k];
+    const c = it.word, imm = it.imm, op = c & 0xff, len = it.len;
+    const rd = (c >> 8) & 63, rs1 = (c >> 14) & 31, rs2 = (c >> 19) & 31;
+    const w = writes(it);
+    const bin = (o: number): void => { if (w >= 0) { reg(rs1); reg(rs2); f.op(o).set(X0 + rd); } };
+    const imm2 = (o: number, v = imm): void => { if (w >= 0) { reg(rs1); f.i32(v).op(o).set(X0 + rd); } };
+    // The fast path does not apply: give back this instruction and the rest of the segment; the interpreter runs it.
+    const slow = (): void => {
+      f.open(W.If, 'if');
+      f.i32(n - k).set(BACK);
+      leave(it.off + 1);
+      f.end();
+    };
+    switch (op) {
+      case Op.ADDI: imm2(W.I32Add); break;
+      case Op.SLTI: imm2(W.I32LtS); break;
+      case Op.SLTIU: imm2(W.I32LtU); break;
+      case Op.XORI: imm2(W.I32Xor); break;
+      case Op.ORI: imm2(W.I32Or); break;
+      case Op.ANDI: imm2(W.I32And); break;
+      case Op.SLLI: imm2(W.I32Shl); break;
+      case Op.SRLI: imm2(W.I32ShrU); break;
+      case Op.SRAI: imm2(W.I32ShrS); break;
+      case Op.ADD: bin(W.I32Add); break;
+      case Op.SUB: bin(W.I32Sub); break;
+      case Op.SLL: bin(W.I32Shl); break;
+      case Op.SLT: bin(W.I32LtS); break;
+      case Op.SLTU: bin(W.I32LtU); break;
+      case Op.XOR: bin(W.I32Xor); break;
+      case Op.SRL: bin(W.I32ShrU); break;
+      case Op.SRA: bin(W.I32ShrS); break;
+      case Op.OR: bin(W.I32Or); break;
+      case Op.AND: bin(W.I32And); break;
+      case Op.MUL: bin(W.I32Mul); break;
+      case Op.MULH: case Op.MULHSU: case Op.MULHU:
+        if (w < 0) break;
+        reg(rs1); f.op(op === Op.MULHU ? W.I64ExtendI32U : W.I64ExtendI32S);
+        reg(rs2); f.op(op === Op.MULH ? W.I64ExtendI32S : W.I64ExtendI32U);
+        f.op(W.I64Mul, W.I64Const, 32, op === Op.MULHU ? W.I64ShrU : W.I64ShrS, W.I32WrapI64).set(X0 + rd);
+        break;
+      case Op.DIV: case Op.DIVU: case Op.REM: case Op.REMU: {
+        if (w < 0) break;
+        const rem = op === Op.REM || op === Op.REMU, signed = op === Op.DIV || op === Op.REM;
+        reg(rs1); f.set(A); reg(rs2); f.set(B);
+        // b = 0: -1 (DIV, DIVU) or a (REM, REMU); -2^31 / -1: -2^31 (DIV); wasm's rem_s gives 0 there itself.
+        f.get(B).op(W.I32Eqz).open(W.If, 'if', W.I32);
+        if (rem) f.get(A); else f.i32(-1);
+        f.op(W.Else);
+        if (op === Op.DIV) {
+          f.get(A).i32(-2147483648).op(W.I32Eq).get(B).i32(-1).op(W.I32Eq, W.I32And).open(W.If, 'if', W.I32);
+          f.get(A).op(W.Else).get(A).get(B).op(W.I32DivS).end();
+        } else {
+          f.get(A).get(B).op(rem ? (signed ? W.I32RemS : W.I32RemU) : W.I32DivU);
+        }
+        f.end().set(X0 + rd);
+        break;
+      }
+      case Op.AUIPC: if (w >= 0) f.get(PC0).i32(it.off + imm).op(W.I32Add).set(X0 + rd); break;
+      case Op.FENCE: f.op(0xfe, 0x03, 0x00); break; // atomic.fence
+      case Op.LW: case Op.LH: case Op.LHU: case Op.LB: case Op.LBU:
+      case Op.SW: case Op.SH: case Op.SB: {
+        const store = op === Op.SW || op === Op.SH || op === Op.SB;
+        const size = op === Op.LW || op === Op.SW ? 4 : op === Op.LB || op === Op.LBU || op === Op.SB ? 1 : 2;
+        // a = rs1 + imm; t = TLB index * 4; slow path unless tag matches (and aligned)
+        reg(rs1); f.i32(imm).op(W.I32Add).op(W.LocalTee).uleb(A);
+        f.i32(10).op(W.I32ShrU).i32(tlbMask << 2).op(W.I32And).set(T);
+        f.get(T).mem(W.I32Load, 2, slot + (store ? HartSlot.STORE_TAG : HartSlot.LOAD_TAG));
+        f.get(A).i32(12).op(W.I32ShrU).get(CX).op(W.I32Or, W.I32Ne);
+        if (size > 1) f.get(A).i32(size - 1).op(W.I32And, W.I32Or);
+        slow();
+        if (!store && w < 0) break; // a load into x0 only needs its fast-path check
+        f.get(T).mem(W.I32Load, 2, slot + (store ? HartSlot.STORE_OFF : HartSlot.LOAD_OFF));
+        f.get(A).i32(4095).op(W.I32And, W.I32Add);
+        if (store) {
+          reg(rs2);
+          f.mem(size === 4 ? W.I32Store : size === 2 ? W.I32Store16 : W.I32Store8, size === 4 ? 2 : size === 2 ? 1 : 0, 0);
+        } else {
+          const lop = op === Op.LW ? W.I32Load : op === Op.LH ? W.I32Load16S : op === Op.LHU ? W.I32Load16U : op === Op.LB ? W.I32Load8S : W.I32Load8U;
+          f.mem(lop, size === 4 ? 2 : size === 2 ? 1 : 0, 0).set(X0 + rd);
+        }
+        break;
+      }
+      case Op.BEQ: case Op.BNE: case Op.BLT: case Op.BGE: case Op.BLTU: case Op.BGEU:
+        reg(rs1); reg(rs2);
+        f.op(op === Op.BEQ ? W.I32Eq : op === Op.BNE ? W.I32Ne : op === Op.BLT ? W.I32LtS : op === Op.BGE ? W.I32GeS : op === Op.BLTU ? W.I32LtU : W.I32GeU);
+        f.open(W.If, 'if');
+        goto(it.off + imm);
+        f.end();
+        goto(it.off + len);
+        break;
+      case Op.JAL:
+        if (w >= 0) f.get(PC0).i32(it.off + len).op(W.I32Add).set(X0 + rd);
+        goto(it.off + imm);
+        break;
+      case Op.JALR: {
+        // The target before the link is written (rd may be rs1); a return to a call's return point in this region
+        // stays inside, anything else goes back to the run loop.
+        reg(rs1); f.i32(imm).op(W.I32Add).i32(-2).op(W.I32And).get(PC0).op(W.I32Sub).set(A);
+        if (w >= 0) f.get(PC0).i32(it.off + len).op(W.I32Add).set(X0 + rd);
+        for (const r of returns) {
+          f.get(A).i32(r).op(W.I32Eq).open(W.If, 'if');
+          goto(r);
+          f.end();
+        }
+        f.get(A).set(NPC).br('exit');
+        break;
+      }
+      default:
+        throw new Error(`translator: op ${op} cannot be translated`);
+    }
+  }
+  const last = run.insts[k1 - 1];
+  if (last.kind <= Kind.Memory && (loop || k1 === run.insts.length)) goto(last.off + last.len);
+  if (loop) f.end();
+}
+

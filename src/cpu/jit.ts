@@ -1,5 +1,8 @@
 /**
- * The translating engine: hot guest loops compiled to JavaScript, over the same state as the interpreter.
+ * The translating engine: hot guest loops compiled to WebAssembly (jit-wasm.ts) or JavaScript (this file's
+ * `generate`, with HARTVISOR_JIT_BACKEND=js or a hart without a slot in guest memory), over the same state as the
+ * interpreter. The two back ends share everything up to code generation, and the same contract; below, "JS" says
+ * how the JavaScript back end does it, the WebAssembly one does the same in its own terms.
  *
  * Dispatch. The run loop of a 'jit' hart (`Hart.runJit`) looks at the pc whenever it is not inside translated
  * code. At a pc that is an *entry point* of a translated region (and the budget allows) it calls the region;

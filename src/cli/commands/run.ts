@@ -119,7 +119,7 @@ Options:
   --vcpus N             S-mode: harts of the machine, 1-${MAX_VCPUS} (default 1)
   --max-vcpus M         S-mode: most vCPUs the VM may have, N-${MAX_VCPUS} (default N)
   --append ARGS         S-mode: kernel command line (device tree /chosen/bootargs)
-  --engine E            jit (guest code translated to JavaScript, the default) or interp (the
+  --engine E            jit (hot guest loops translated to WebAssembly, the default) or interp (the
                         reference interpreter); HARTVISOR_ENGINE sets the same
   --memory MiB          guest RAM in MiB, 1-${MAX_MEMORY_MIB} (default ${DEFAULT_SMODE_MEMORY_MIB} S-mode, ${DEFAULT_BARE_MEMORY_MIB} bare metal)
   --executor KIND       S-mode: threads (one thread per vCPU, the default) or deterministic

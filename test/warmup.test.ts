@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { Exit, Hart } from '../src/cpu/hart.js';
 import type { HartOptions } from '../src/cpu/hart.js';
 import { GuestMemory } from '../src/cpu/memory.js';
-import { runWarmUp } from '../src/cpu/warmup.js';
+import { runWarmUp, warmedUp } from '../src/cpu/warmup.js';
+import { createVm } from '../src/hv/vm.js';
 
 class Recording extends Hart {
   readonly causes = new Set<number>();
@@ -47,4 +48,18 @@ test('warm-up: a spare without VmConfig.warmUp primes with two rounds, on the on
   assert.notEqual(harts[0].jitStats, null, 'the translating engine');
   assert.ok(harts[0].instret > 0 && harts[0].instret < 100, `a few instructions, got ${harts[0].instret}`);
   assert.ok(!harts[0].exits.has(Exit.TrapLoop));
+});
+
+test('deterministic executor: VmConfig.warmUp warms this thread up before its first vCPU, and only then', async () => {
+  const quiet = { onOutput: (): void => {}, onWarn: (): void => {}, executor: 'deterministic' as const, memoryMiB: 1 };
+  assert.equal(warmedUp(), false, 'nothing in this test file warmed the thread up before');
+  const cold = await createVm({ ...quiet, warmUp: false });
+  await cold.createVcpu(0);
+  await cold.close();
+  assert.equal(warmedUp(), false, 'warmUp: false does not');
+  const warm = await createVm({ ...quiet, warmUp: true });
+  assert.equal(warmedUp(), false, 'not before a vCPU is made');
+  await warm.createVcpu(0);
+  await warm.close();
+  assert.equal(warmedUp(), true);
 });

@@ -147,6 +147,11 @@ const DEVICE_STUB: Mmio = {
 
 let done = false;
 
+/** Whether this thread has run the warm-up (warmUpOnce). */
+export function warmedUp(): boolean {
+  return done;
+}
+
 /**
  * Runs the warm-up once per thread (later calls return at once). `make` builds a hart (the caller passes the Hart
  * constructor, which cannot be imported here without a cycle). `engine`: warm only that engine's run loop.

@@ -2,6 +2,8 @@
  * Linux boot benchmark (issues 5 and 9): wall time from start to `init: Linux guest up` and to power-off, on
  * hartvisor (threaded executor) with 1 and 4 vCPUs, beside QEMU TCG booting the same kernel under the RV32 OpenSBI in
  * the same run. Targets to power-off with 4 vCPUs: no slower than 2x QEMU (issue 5), than QEMU (issue 9).
+ * The `-det` rows boot with the deterministic executor (every vCPU on one thread) as a process, `hartvisor run
+ * --executor deterministic`, timed like QEMU's: how fast the engine is without the threads' costs.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -41,12 +43,23 @@ async function bootHartvisor(vcpus: number, timeoutSec: number): Promise<Timing>
 }
 
 function bootQemu(qemu: string, vcpus: number, timeoutSec: number): Promise<Timing> {
+  return bootProcess(qemu, ['-M', 'virt', '-smp', String(vcpus), '-m', '256', '-nographic', '-bios', OPENSBI,
+    '-kernel', IMAGE, '-append', BOOTARGS], 'QEMU', timeoutSec);
+}
+
+/** `hartvisor run` with the deterministic executor, as a process. */
+function bootDeterministic(vcpus: number, timeoutSec: number): Promise<Timing> {
+  return bootProcess(process.execPath, [path.join(repo, 'dist/src/cli/main.js'), 'run', IMAGE, '--vcpus', String(vcpus),
+    '--memory', '256', '--executor', 'deterministic', '--append', BOOTARGS], 'hartvisor', timeoutSec);
+}
+
+/** Times a process that boots the kernel: to the `UP` line on its stdout and to its exit (0: powered off). */
+function bootProcess(cmd: string, args: string[], who: string, timeoutSec: number): Promise<Timing> {
   return new Promise((resolve) => {
     const t0 = performance.now();
     let up: number | null = null;
     let text = '';
-    const p = spawn(qemu, ['-M', 'virt', '-smp', String(vcpus), '-m', '256', '-nographic', '-bios', OPENSBI,
-      '-kernel', IMAGE, '-append', BOOTARGS], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const timer = setTimeout(() => p.kill('SIGKILL'), timeoutSec * 1000);
     p.stdout.on('data', (d: Buffer) => {
       text += d.toString('latin1');
@@ -56,25 +69,25 @@ function bootQemu(qemu: string, vcpus: number, timeoutSec: number): Promise<Timi
       clearTimeout(timer);
       const off = (performance.now() - t0) / 1000;
       const ok = code === 0 && up !== null;
-      resolve({ up, off: ok ? off : null, ok, error: ok ? undefined : `QEMU exited with ${code}` });
+      resolve({ up, off: ok ? off : null, ok, error: ok ? undefined : `${who} exited with ${code}` });
     });
   });
 }
 
 export const linuxBootGroup: BenchGroup = {
   name: 'linux',
-  title: 'Linux 6.1 boot to init and power-off (hartvisor threads vs QEMU TCG + OpenSBI)',
-  rows: ['linux-1vcpu', 'linux-4vcpu'],
+  title: 'Linux 6.1 boot to init and power-off (hartvisor threads; -det: deterministic executor, as a process; vs QEMU TCG + OpenSBI)',
+  rows: ['linux-1vcpu', 'linux-4vcpu', 'linux-4vcpu-det'],
   async run(ctx: BenchContext): Promise<Row[]> {
     const rows: Row[] = [];
     if (!existsSync(IMAGE)) { ctx.note(`skipped: no Linux image at ${IMAGE}`); return rows; }
-    for (const vcpus of [1, 4]) {
-      const name = `linux-${vcpus}vcpu`;
+    for (const [vcpus, det] of [[1, false], [4, false], [4, true]] as const) {
+      const name = `linux-${vcpus}vcpu${det ? '-det' : ''}`;
       if (!ctx.wants(name)) continue;
       ctx.log(`${name}: hartvisor`);
       let hv: Timing = { up: null, off: null, ok: false };
       for (let i = 0; i < ctx.repeat; i++) {
-        const t = await bootHartvisor(vcpus, ctx.timeoutSec);
+        const t = det ? await bootDeterministic(vcpus, ctx.timeoutSec) : await bootHartvisor(vcpus, ctx.timeoutSec);
         if (!hv.ok || (t.ok && (t.off ?? Infinity) < (hv.off ?? Infinity))) hv = t;
       }
       let q: Timing | null = null;

@@ -7,6 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GuestMemory, HART_SLOTS } from '../src/cpu/memory.js';
 import { Hart } from '../src/cpu/hart.js';
+import { createVm } from '../src/hv/vm.js';
+import { counterAddr, loadGuest } from './helpers/guest.js';
 import * as A from './helpers/asm.js';
 import { Asm } from './helpers/asm.js';
 
@@ -54,3 +56,25 @@ test('harts claim distinct slots; past the last one a hart runs on its own array
   const again = new Hart(mem, { hartId: 77, engine: 'jit' });
   assert.equal(again.slot, slots[5]);
 });
+
+for (const executor of ['threads', 'deterministic'] as const) {
+  test(`${executor}: a destroyed vCPU gives its hart slot back (more vCPUs over time than there are slots)`, async () => {
+    const vm = await createVm({ memoryMiB: 1, maxVcpus: 4, executor, onOutput: () => {}, onWarn: () => {} });
+    const g = loadGuest(vm.mem);
+    try {
+      const keep = await vm.createVcpu(0);
+      keep.start(g.counter, counterAddr(0));
+      for (let k = 0; k < HART_SLOTS + 8; k++) {
+        const v = await vm.createVcpu(1);
+        v.start(g.counter, counterAddr(1));
+        await v.destroy();
+      }
+      // vCPU 0's hart, and none left over from the destroyed ones (a thread gives its slot back as it leaves).
+      const deadline = Date.now() + 5000;
+      while (vm.mem.claimedHartSlots() > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(vm.mem.claimedHartSlots(), 1);
+    } finally {
+      await vm.close();
+    }
+  });
+}

@@ -96,6 +96,15 @@ export class GuestMemory {
     return -1;
   }
 
+  /** Hart slots claimed now, by any thread. */
+  claimedHartSlots(): number {
+    if (this.wasm === null) return 0;
+    const claims = new Int32Array(this.sab, this.claims, HART_SLOTS);
+    let n = 0;
+    for (let s = 0; s < HART_SLOTS; s++) n += Atomics.load(claims, s);
+    return n;
+  }
+
   releaseHartSlot(offset: number): void {
     if (offset < 0 || this.wasm === null) return;
     Atomics.store(new Int32Array(this.sab, this.claims, HART_SLOTS), (offset - this.slots) / HartSlot.BYTES, 0);

@@ -31,7 +31,8 @@ const enum W {
   Void = 0x40, I32 = 0x7f,
 }
 
-// Locals: the parameters pc0, s, left; then npc, a, t, back, b, cx; then x1..x31 (x(q) = X0 + q).
+// Locals: the parameters pc0, s, left; then npc, a, t, back, b, cx; then x1..x31 (x(q) = X0 + q; x0 has no local,
+// so X0 + 0 may be cx).
 const PC0 = 0, S = 1, LEFT = 2, NPC = 3, A = 4, T = 5, BACK = 6, B = 7, CX = 8, X0 = 8;
 const LOCALS = 5 + 1 + 31;
 

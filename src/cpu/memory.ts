@@ -46,8 +46,8 @@ export class GuestMemory {
   readonly u16: Uint16Array;
   readonly i32: Int32Array;
 
-  /** Byte offset of the claim words and of slot 0 (0: no slots). */
-  private readonly claims: number;
+  /** The claim words (1: slot taken), or null without slots; the byte offset of slot 0. */
+  private readonly claims: Int32Array | null;
   private readonly slots: number;
 
   /** `backing`: a buffer from `GuestMemory.allocate` (or a plain SharedArrayBuffer of exactly `size` bytes, which
@@ -63,8 +63,8 @@ export class GuestMemory {
     if (this.sab.byteLength !== (this.wasm !== null ? wasmBytes(size) : size)) {
       throw new RangeError('shared buffer does not match the RAM size');
     }
-    this.claims = this.wasm !== null ? ramEnd : 0;
-    this.slots = this.claims + CLAIMS_BYTES;
+    this.claims = this.wasm !== null ? new Int32Array(this.sab, ramEnd, HART_SLOTS) : null;
+    this.slots = ramEnd + CLAIMS_BYTES;
     this.base = base >>> 0;
     this.size = size;
     this.u8 = new Uint8Array(this.sab, 0, size);
@@ -87,27 +87,23 @@ export class GuestMemory {
    * when there is none (no WebAssembly memory, or every slot taken). `releaseHartSlot` gives it back.
    */
   claimHartSlot(want = 0): number {
-    if (this.wasm === null) return -1;
-    const claims = new Int32Array(this.sab, this.claims, HART_SLOTS);
+    if (this.claims === null) return -1;
     for (let k = 0; k < HART_SLOTS; k++) {
       const s = (want + k) % HART_SLOTS;
-      if (Atomics.compareExchange(claims, s, 0, 1) === 0) return this.slots + s * HartSlot.BYTES;
+      if (Atomics.compareExchange(this.claims, s, 0, 1) === 0) return this.slots + s * HartSlot.BYTES;
     }
     return -1;
   }
 
   /** Hart slots claimed now, by any thread. */
   claimedHartSlots(): number {
-    if (this.wasm === null) return 0;
-    const claims = new Int32Array(this.sab, this.claims, HART_SLOTS);
     let n = 0;
-    for (let s = 0; s < HART_SLOTS; s++) n += Atomics.load(claims, s);
+    for (let s = 0; this.claims !== null && s < HART_SLOTS; s++) n += Atomics.load(this.claims, s);
     return n;
   }
 
   releaseHartSlot(offset: number): void {
-    if (offset < 0 || this.wasm === null) return;
-    Atomics.store(new Int32Array(this.sab, this.claims, HART_SLOTS), (offset - this.slots) / HartSlot.BYTES, 0);
+    if (offset >= 0 && this.claims !== null) Atomics.store(this.claims, (offset - this.slots) / HartSlot.BYTES, 0);
   }
 
   /** True when [paddr, paddr+len) lies inside RAM. */

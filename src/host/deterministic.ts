@@ -32,8 +32,8 @@ export function prng(seed: number): () => number {
   };
 }
 
-/** Scheduling parameters of the deterministic executor: the time slice is counted in guest instructions. */
-/** `warmUp`: warm the engine up (warmup.ts) before the first vCPU runs, as VmConfig.warmUp does for threads. */
+/** Scheduling parameters of the deterministic executor: the time slice is counted in guest instructions.
+ *  `warmUp`: warm the engine up (warmup.ts) before the first vCPU runs, as VmConfig.warmUp does for threads. */
 export type DetSched = SchedConfig & { quantumInstr: number; engine?: Engine; warmUp?: boolean };
 
 interface Entry { core: VcpuCore; state: Slice; stopped: boolean; onCpu: boolean; quantum: number; waitSince: number }

@@ -16,7 +16,7 @@
 import { Op } from './decode.js';
 import { HartSlot } from './memory.js';
 import type { Region, RegionFn, Run } from './jit.js';
-import { Kind, reads, writes } from './jit.js';
+import { Kind, registers, segments, writes } from './jit.js';
 
 const enum W {
   Unreachable = 0x00, Block = 0x02, Loop = 0x03, If = 0x04, Else = 0x05, End = 0x0b, Br = 0x0c, BrIf = 0x0d, BrTable = 0x0e,
@@ -41,11 +41,7 @@ class Body {
   readonly b: number[] = [];
   private readonly labels: string[] = [];
   op(...bytes: number[]): this { for (const x of bytes) this.b.push(x); return this; }
-  uleb(v: number): this {
-    v >>>= 0;
-    do { let byte = v & 0x7f; v >>>= 7; if (v !== 0) byte |= 0x80; this.b.push(byte); } while (v !== 0);
-    return this;
-  }
+  uleb(v: number): this { return this.op(...leb(v)); }
   sleb(v: number): this {
     v |= 0;
     for (;;) {
@@ -92,8 +88,10 @@ function moduleBytes(body: Body): Uint8Array {
   return Uint8Array.from(out);
 }
 
+/** Unsigned LEB128. */
 function leb(v: number): number[] {
   const r: number[] = [];
+  v >>>= 0;
   do { let byte = v & 0x7f; v >>>= 7; if (v !== 0) byte |= 0x80; r.push(byte); } while (v !== 0);
   return r;
 }
@@ -101,27 +99,17 @@ function leb(v: number): number[] {
 /** The function body (see the file comment). */
 function functionBody(region: Region, tlbMask: number, slot: number): Body {
   const { runs, map } = region;
-  const used = new Set<number>(), written = new Set<number>();
+  const { used, written } = registers(region);
+  // The return points of calls made inside the region: a JALR landing on one stays inside.
   const returns = new Set<number>();
   for (const run of runs) {
     for (const it of run.insts) {
-      for (const q of reads(it)) used.add(q);
-      const w = writes(it);
-      if (w >= 0) { used.add(w); written.add(w); }
-      if (it.kind === Kind.Jal && w >= 0 && map[(it.off + it.len) >> 1] >= 0) returns.add(it.off + it.len);
+      if (it.kind === Kind.Jal && writes(it) >= 0 && map[(it.off + it.len) >> 1] >= 0) returns.add(it.off + it.len);
     }
   }
-  // Cases in the order their code is laid out (as in the JavaScript back end).
-  const order: { run: Run; k0: number; k1: number; idx: number; loop: boolean }[] = [];
-  for (const run of runs) {
-    if (run.loopIdx >= 0) order.push({ run, k0: 0, k1: run.insts.length, idx: run.loopIdx, loop: true });
-    for (let j = run.loopIdx >= 0 ? 1 : 0; j < run.cuts.length; j++) {
-      order.push({ run, k0: run.cuts[j], k1: j + 1 < run.cuts.length ? run.cuts[j + 1] : run.insts.length, idx: run.idx[j], loop: false });
-    }
-  }
-  const cases = order.filter((c) => c.idx >= 0);
+  const cases = segments(region);
   const f = new Body();
-  for (const q of [...used].sort((p, q) => p - q)) f.i32(0).mem(W.I32Load, 2, slot + 4 * q).set(X0 + q);
+  for (const q of used) f.i32(0).mem(W.I32Load, 2, slot + 4 * q).set(X0 + q);
   f.i32(0).mem(W.I32Load, 2, slot + 4 * HartSlot.DATA_CTX).set(CX);
   f.open(W.Block, 'exit').open(W.Loop, 'out');
   for (let p = cases.length - 1; p >= 0; p--) f.open(W.Block, `c${cases[p].idx}`);
@@ -138,7 +126,7 @@ function functionBody(region: Region, tlbMask: number, slot: number): Body {
   // (unreachable: the last case's code ends with a jump)
   f.i32(0).set(NPC).br('exit');
   f.end().end();
-  for (const q of [...written].sort((p, q) => p - q)) f.i32(0).get(X0 + q).mem(W.I32Store, 2, slot + 4 * q);
+  for (const q of written) f.i32(0).get(X0 + q).mem(W.I32Store, 2, slot + 4 * q);
   f.i32(0).get(LEFT).get(BACK).op(W.I32Add).mem(W.I32Store, 2, slot + 4 * HartSlot.JIT_LEFT);
   f.get(PC0).get(NPC).op(W.I32Add);
   return f;

@@ -492,15 +492,8 @@ const lit = (v: number): string => (v < 0 ? `(${v})` : `${v}`);
  * loop for the one epilogue, which stores back the registers the region writes and the budget.
  */
 function generate(region: Region, name: string, tlbMask: number): string {
-  const { runs, map } = region;
-  const used = new Set<number>(), written = new Set<number>();
-  for (const run of runs) {
-    for (const it of run.insts) {
-      for (const q of reads(it)) used.add(q);
-      const w = writes(it);
-      if (w >= 0) { used.add(w); written.add(w); }
-    }
-  }
+  const { map } = region;
+  const { used, written } = registers(region);
   const out: string[] = [];
   out.push('"use strict";');
   out.push(`return function ${name}(pc0, s, left) {`);
@@ -509,25 +502,50 @@ function generate(region: Region, name: string, tlbMask: number): string {
   // first time the exit is taken).
   out.push('let npc = 0, a = 0, b = 0, t = 0, back = 0;');
   out.push('const cx = h.dataCtx;');
-  const regs = [...used].sort((p, q) => p - q);
-  if (regs.length > 0) out.push(`let ${regs.map((q) => `x${q} = r[${q}]`).join(', ')};`);
+  if (used.length > 0) out.push(`let ${used.map((q) => `x${q} = r[${q}]`).join(', ')};`);
   out.push('out: for (;;) {');
   out.push('switch (s) {');
-  for (const run of runs) {
-    if (run.loopIdx >= 0) emitSegment(out, run, 0, run.insts.length, run.loopIdx, map, true, tlbMask);
-    for (let j = run.loopIdx >= 0 ? 1 : 0; j < run.cuts.length; j++) {
-      emitSegment(out, run, run.cuts[j], j + 1 < run.cuts.length ? run.cuts[j + 1] : run.insts.length, run.idx[j], map, false, tlbMask);
-    }
-  }
+  for (const g of segments(region)) emitSegment(out, g.run, g.k0, g.k1, g.idx, map, g.loop, tlbMask);
   out.push('default: npc = 0; break out;'); // (unreachable: every entry is a case)
   out.push('}');
   out.push('}');
-  const wb = [...written].sort((p, q) => p - q).map((q) => `r[${q}] = x${q};`).join(' ');
+  const wb = written.map((q) => `r[${q}] = x${q};`).join(' ');
   if (wb !== '') out.push(wb);
   out.push(`hs[${HartSlot.JIT_LEFT}] = left + back;`);
   out.push('return pc0 + npc | 0;');
   out.push('};');
   return out.filter((l) => l !== '').join('\n');
+}
+
+/** A piece of a region as a back end emits it: instructions [k0, k1) of `run` as case `idx`; `loop`: the run's
+ *  loop copy (the whole run, its branch back to its start staying inside). */
+export interface Segment { run: Run; k0: number; k1: number; idx: number; loop: boolean }
+
+/** The region's segments in the order their code is laid out, each case once. */
+export function segments(region: Region): Segment[] {
+  const out: Segment[] = [];
+  for (const run of region.runs) {
+    if (run.loopIdx >= 0) out.push({ run, k0: 0, k1: run.insts.length, idx: run.loopIdx, loop: true });
+    for (let j = run.loopIdx >= 0 ? 1 : 0; j < run.cuts.length; j++) {
+      out.push({ run, k0: run.cuts[j], k1: j + 1 < run.cuts.length ? run.cuts[j + 1] : run.insts.length, idx: run.idx[j], loop: false });
+    }
+  }
+  return out;
+}
+
+/** The registers a region reads or writes, and those it writes (not x0), in order: what a back end loads at entry
+ *  and stores back at its exit. */
+export function registers(region: Region): { used: number[]; written: number[] } {
+  const used = new Set<number>(), written = new Set<number>();
+  for (const run of region.runs) {
+    for (const it of run.insts) {
+      for (const q of reads(it)) used.add(q);
+      const w = writes(it);
+      if (w >= 0) { used.add(w); written.add(w); }
+    }
+  }
+  const sorted = (s: Set<number>): number[] => [...s].sort((p, q) => p - q);
+  return { used: sorted(used), written: sorted(written) };
 }
 
 /** Registers an instruction reads (not x0). */

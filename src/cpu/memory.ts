@@ -16,19 +16,17 @@ export const PAGE_SIZE = 1 << PAGE_SHIFT;
 /** Hart-state slots after RAM, and the layout of one (byte offsets). */
 export const HART_SLOTS = 32;
 export const enum HartSlot {
-  /** Words: x0..x31 and the sink x32 (hart.ts), then two engine words. */
-  REGS = 0,
+  // Words 0-33: x0..x31 and the sink x32 (hart.ts); then the engine's words.
   /** Word index: the budget a translated region leaves. */
   JIT_LEFT = 34,
   /** Word index: the hart's data TLB context (`Hart.dataCtx`). */
   DATA_CTX = 35,
-  /** Byte offsets of the data TLBs, each room for TLB_MAX entries. */
+  /** Byte offsets of the data TLBs, each room for 32,768 entries (hart.ts BIG_TLB_SIZE). */
   LOAD_TAG = 256,
   LOAD_OFF = LOAD_TAG + 4 * 32768,
   STORE_TAG = LOAD_OFF + 4 * 32768,
   STORE_OFF = STORE_TAG + 4 * 32768,
   BYTES = STORE_OFF + 4 * 32768,
-  TLB_MAX = 32768,
 }
 /** Room before the slots: one claim word per slot. */
 const CLAIMS_BYTES = 4096;

@@ -15,85 +15,20 @@
  */
 import { Op } from './decode.js';
 import { HartSlot } from './memory.js';
+import { Body, W, moduleBytes } from './wasm-emit.js';
 import type { Region, RegionFn, Run } from './jit.js';
 import { Kind, registers, segments, writes } from './jit.js';
-
-const enum W {
-  Unreachable = 0x00, Block = 0x02, Loop = 0x03, If = 0x04, Else = 0x05, End = 0x0b, Br = 0x0c, BrIf = 0x0d, BrTable = 0x0e,
-  LocalGet = 0x20, LocalSet = 0x21, LocalTee = 0x22,
-  I32Load = 0x28, I32Load8S = 0x2c, I32Load8U = 0x2d, I32Load16S = 0x2e, I32Load16U = 0x2f,
-  I32Store = 0x36, I32Store8 = 0x3a, I32Store16 = 0x3b,
-  I32Const = 0x41, I64Const = 0x42,
-  I32Eqz = 0x45, I32Eq = 0x46, I32Ne = 0x47, I32LtS = 0x48, I32LtU = 0x49, I32GeS = 0x4e, I32GeU = 0x4f,
-  I32Add = 0x6a, I32Sub = 0x6b, I32Mul = 0x6c, I32DivS = 0x6d, I32DivU = 0x6e, I32RemS = 0x6f, I32RemU = 0x70,
-  I32And = 0x71, I32Or = 0x72, I32Xor = 0x73, I32Shl = 0x74, I32ShrS = 0x75, I32ShrU = 0x76,
-  I64Mul = 0x7e, I64ShrS = 0x87, I64ShrU = 0x88, I32WrapI64 = 0xa7, I64ExtendI32S = 0xac, I64ExtendI32U = 0xad,
-  Void = 0x40, I32 = 0x7f,
-}
 
 // Locals: the parameters pc0, s, left; then npc, a, t, back, b, cx; then x1..x31 (x(q) = X0 + q; x0 has no local,
 // so X0 + 0 may be cx).
 const PC0 = 0, S = 1, LEFT = 2, NPC = 3, A = 4, T = 5, BACK = 6, B = 7, CX = 8, X0 = 8;
 const LOCALS = 5 + 1 + 31;
 
-/** Byte code of one function body, with a stack of labels for branch depths. */
-class Body {
-  readonly b: number[] = [];
-  private readonly labels: string[] = [];
-  op(...bytes: number[]): this { for (const x of bytes) this.b.push(x); return this; }
-  uleb(v: number): this { return this.op(...leb(v)); }
-  sleb(v: number): this {
-    v |= 0;
-    for (;;) {
-      const byte = v & 0x7f;
-      v >>= 7;
-      if ((v === 0 && (byte & 0x40) === 0) || (v === -1 && (byte & 0x40) !== 0)) { this.b.push(byte); return this; }
-      this.b.push(byte | 0x80);
-    }
-  }
-  get(l: number): this { return this.op(W.LocalGet).uleb(l); }
-  set(l: number): this { return this.op(W.LocalSet).uleb(l); }
-  i32(v: number): this { return this.op(W.I32Const).sleb(v); }
-  /** A load or store at a fixed address (offset immediate) or address-on-stack plus `offset`. */
-  mem(op: number, align: number, offset: number): this { return this.op(op).uleb(align).uleb(offset); }
-  open(kind: W.Block | W.Loop | W.If, label: string, type: number = W.Void): this { this.labels.push(label); return this.op(kind, type); }
-  end(): this { this.labels.pop(); return this.op(W.End); }
-  has(label: string): boolean { return this.labels.includes(label); }
-  depth(label: string): number {
-    const k = this.labels.lastIndexOf(label);
-    if (k < 0) throw new Error(`wasm back end: no label ${label}`);
-    return this.labels.length - 1 - k;
-  }
-  br(label: string): this { return this.op(W.Br).uleb(this.depth(label)); }
-}
-
 /** Compiles a region to a WebAssembly function over `memory` for the hart whose slot is at `slot`. */
 export function compileWasm(region: Region, tlbMask: number, slot: number, memory: WebAssembly.Memory): RegionFn {
-  const bytes = moduleBytes(functionBody(region, tlbMask, slot));
+  const bytes = moduleBytes(3, LOCALS, functionBody(region, tlbMask, slot));
   const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { m: memory } });
   return inst.exports.f as RegionFn;
-}
-
-/** A module importing a shared memory "e"."m" and exporting `f: (i32, i32, i32) -> i32` with this body. */
-function moduleBytes(body: Body): Uint8Array {
-  const out: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-  const section = (id: number, content: number[]): void => { out.push(id, ...leb(content.length), ...content); };
-  section(1, [1, 0x60, 3, W.I32, W.I32, W.I32, 1, W.I32]);
-  // memory import: shared, min 0, max 65536 pages (any guest memory fits)
-  section(2, [1, 1, 0x65, 1, 0x6d, 0x02, 0x03, 0, ...leb(65536)]);
-  section(3, [1, 0]);
-  section(7, [1, 1, 0x66, 0x00, 0]);
-  const fn = [1, ...leb(LOCALS), W.I32, ...body.b, W.End];
-  section(10, [1, ...leb(fn.length), ...fn]);
-  return Uint8Array.from(out);
-}
-
-/** Unsigned LEB128. */
-function leb(v: number): number[] {
-  const r: number[] = [];
-  v >>>= 0;
-  do { let byte = v & 0x7f; v >>>= 7; if (v !== 0) byte |= 0x80; r.push(byte); } while (v !== 0);
-  return r;
 }
 
 /** The function body (see the file comment). */

@@ -16,9 +16,10 @@
  *    every slow path, trap and system instruction.
  */
 import { GuestMemory, HartSlot, PAGE_SIZE } from './memory.js';
+import { Stop, WasmInterp, wasmInterpreter } from './interp-wasm.js';
 import { Decoded, Op, decode16, decode32 } from './decode.js';
 import { mulh, mulhsu, mulhu } from './alu.js';
-import { Engine, JitStats, MIN_RUN, PROBE_CALLS, Translator, defaultBackEnd, defaultEngine, defaultJitThreshold } from './jit.js';
+import { Engine, JitStats, MIN_RUN, PROBE_CALLS, Translator, defaultBackEnd, defaultEngine, defaultJitThreshold, defaultWasmInterp } from './jit.js';
 import type { JitState } from './jit.js';
 import { warmUpOnce } from './warmup.js';
 import { unsupportedInstruction } from './unsupported.js';
@@ -62,6 +63,9 @@ export interface HartOptions {
   /** Engine 'jit': what regions are compiled to, 'wasm' (the default where the hart has a slot in a WebAssembly
    *  memory; see jit-wasm.ts) or 'js' (default: HARTVISOR_JIT_BACKEND, else 'wasm'). */
   jitBackEnd?: 'wasm' | 'js';
+  /** Engine 'jit': what is not translated runs first through the interpreter in WebAssembly (interp-wasm.ts), where
+   *  the hart has a slot (default: true unless HARTVISOR_WASM_INTERP is '0'). */
+  wasmInterp?: boolean;
   /**
    * Run the engine warm-up (warmup.ts) first, once per thread: fewer V8 deoptimizations in long runs, for a few
    * ms of CPU. vCPU threads do it while they wait in the spare pool (VmConfig.warmUp), not here.
@@ -192,6 +196,12 @@ export class Hart {
   private refillMark = 0;
   /** Decoded code pages, indexed by RAM page number: [word, imm] per halfword slot. */
   private code: (Int32Array | undefined)[];
+  /** With the WebAssembly interpreter (interp-wasm.ts): the slot's code map (RAM page → its frame's decoded page,
+   *  as a byte address in guest memory, or 0), the frames this hart may reuse, and the interpreter. Decoded pages
+   *  then live in frames, which the slot keeps for its next hart (memory.ts). */
+  private readonly codeMap: Int32Array | null = null;
+  private readonly freeFrames: number[] = [];
+  private readonly wasmInterp: WasmInterp | null = null;
   /** Set when a store hits a decoded page, so the run loop re-fetches its current page. */
   private codeDirty = false;
   private readonly dec: Decoded = { word: 0, imm: 0 };
@@ -237,8 +247,11 @@ export class Hart {
     this.sbiMode = opts.sbiMode ?? false;
     this.code = new Array(mem.size / PAGE_SIZE);
     this.slot = mem.claimHartSlot(this.hartId);
-    this.hs = this.slot >= 0 ? new Int32Array(mem.sab, this.slot, HartSlot.DATA_CTX + 1) : new Int32Array(HartSlot.DATA_CTX + 1);
+    this.hs = this.slot >= 0 ? new Int32Array(mem.sab, this.slot, HartSlot.WORDS) : new Int32Array(HartSlot.WORDS);
+    // The frames of the slot's earlier harts are all free now; its code map is cleared.
+    const frames = this.hs[HartSlot.FRAMES];
     this.hs.fill(0);
+    this.hs[HartSlot.FRAMES] = frames;
     this.regs = this.hs.subarray(0, 34);
     if (this.slot >= 0) slotRelease.register(this, { mem, slot: this.slot }, this);
     this.setTlb(TLB_SIZE);
@@ -249,6 +262,17 @@ export class Hart {
     if (!(Number.isInteger(threshold) && threshold >= 1)) throw new RangeError(`jitThreshold must be a positive integer, got ${threshold}`);
     this.loopHot = this.engine === 'jit' ? threshold : 0;
     this.loopStreak = threshold < 8 ? 0 : Math.min(MIN_STREAK, threshold >> 2);
+    if (this.engine === 'jit' && this.slot >= 0 && (opts.wasmInterp ?? defaultWasmInterp())) {
+      this.wasmInterp = wasmInterpreter(mem);
+      if (this.wasmInterp !== null) {
+        const map = mem.codeMapOf(this.slot);
+        this.codeMap = mem.view(map, mem.size / PAGE_SIZE).fill(0);
+        this.hs[HartSlot.CODE_MAP] = map;
+        this.hs[HartSlot.LOOP_HOT] = this.loopHot;
+        this.hs[HartSlot.LOOP_STREAK] = this.loopStreak;
+        for (let f = frames; f !== 0; f = mem.i32Word(f)) this.freeFrames.push(f);
+      }
+    }
     this.jit = this.engine === 'jit' ? new Translator(this, {
       regs: this.regs, hs: this.hs, slot: this.slot, mem, code: this.code, ...this.dataTlbs(),
     }, threshold, opts.jitBackEnd ?? defaultBackEnd()) : null;
@@ -292,6 +316,7 @@ export class Hart {
   /** The TLB contexts after a change of privilege or of mstatus (see `fetchCtx`). */
   private modeChanged(): void {
     this.fetchCtx = this.priv << 20;
+    this.hs[HartSlot.FETCH_CTX] = this.fetchCtx;
     this.dataCtx = (this.priv | (this.dataPriv() << 2) | (((this.mstatus >>> 18) & 3) << 4)) << 20; // SUM, MXR
     this.hs[HartSlot.DATA_CTX] = this.dataCtx;
   }
@@ -337,9 +362,10 @@ export class Hart {
   /** Empty TLBs of `size` entries (the translator, if any, makes its regions over them from now on). */
   private setTlb(size: number): void {
     this.tlbMask = size - 1;
-    this.fetchTag = new Int32Array(size).fill(-1); this.fetchOff = new Int32Array(size);
-    // The data TLBs live in the hart's slot when it has one (translated WebAssembly code reads them).
+    // The TLBs live in the hart's slot when it has one (WebAssembly code reads them).
     const at = (off: number): Int32Array => this.slot >= 0 ? new Int32Array(this.mem.sab, this.slot + off, size) : new Int32Array(size);
+    this.fetchTag = at(HartSlot.FETCH_TAG).fill(-1); this.fetchOff = at(HartSlot.FETCH_OFF);
+    this.hs[HartSlot.TLB_MASK] = this.tlbMask;
     this.loadTag = at(HartSlot.LOAD_TAG).fill(-1); this.loadOff = at(HartSlot.LOAD_OFF);
     this.storeTag = at(HartSlot.STORE_TAG).fill(-1); this.storeOff = at(HartSlot.STORE_OFF);
     this.jit?.useTlb(this.dataTlbs());
@@ -352,6 +378,10 @@ export class Hart {
 
   /** Drops every decoded and translated instruction (FENCE.I, remote fence.i). */
   flushCode(): void {
+    const map = this.codeMap;
+    if (map !== null) {
+      for (let pn = 0; pn < map.length; pn++) if (map[pn] !== 0) { this.freeFrames.push(map[pn] - 8); map[pn] = 0; }
+    }
     this.code.fill(undefined);
     if (this.jit !== null) this.jit.flush();
     this.codeDirty = true;
@@ -360,6 +390,8 @@ export class Hart {
   /** Drops one RAM page's decoded and translated instructions (a store hit it). */
   private dropCode(pn: number): void {
     this.code[pn] = undefined;
+    const map = this.codeMap;
+    if (map !== null && map[pn] !== 0) { this.freeFrames.push(map[pn] - 8); map[pn] = 0; }
     if (this.jit !== null) this.jit.dropPage(pn);
     this.codeDirty = true;
   }
@@ -372,6 +404,11 @@ export class Hart {
   /** Counters of the translator, or null with the interpreter. */
   get jitStats(): Readonly<JitStats> | null {
     return this.jit === null ? null : this.jit.stats;
+  }
+
+  /** Whether untranslated code runs through the interpreter in WebAssembly first (interp-wasm.ts). */
+  get wasmInterpreting(): boolean {
+    return this.wasmInterp !== null;
   }
 
   /** The translator (engine 'jit'), or null: for tests and debugging (e.g. the source of the last region). */
@@ -452,6 +489,22 @@ export class Hart {
           page[LOOP_COUNTS + (o >> 1)] = -Math.min(8 * jit.threshold, 1 << 30); // nothing to translate here now: back off
         }
         k = jit.tiny && left > JIT_CHUNK ? JIT_CHUNK : left;
+      }
+      if (this.wasmInterp !== null) {
+        // The WebAssembly interpreter; it stops in front of an instruction that needs `step`. (Its instructions all
+        // retired: they are committed with the next one.)
+        pc = this.wasmInterp(this.slot, pc, k);
+        left -= k - this.hs[HartSlot.JIT_LEFT];
+        if (this.hs[HartSlot.STOP] !== Stop.Js) continue;
+        this.instret += (budget - left) - this.runTraps;
+        this.runTraps = 0;
+        this.pc = pc;
+        exit = this.step();
+        pc = this.pc;
+        left -= 1 - this.interpLeft;
+        budget = left;
+        if (exit !== Exit.Budget) break;
+        continue;
       }
       this.instret += (budget - left) - this.runTraps;
       this.runTraps = 0;
@@ -678,6 +731,79 @@ export class Hart {
     return exit;
   }
 
+  /**
+   * The instruction at pc, for the WebAssembly interpreter, which stopped in front of it: the fetch or decode it
+   * lacked (then, if the page has a frame, nothing runs: the WebAssembly interpreter runs it next), or the slow
+   * path of a load or store, a system, CSR or atomic instruction. Anything else goes to `interp` for one
+   * instruction. Sets `interpLeft` to 0 when an instruction was attempted, else 1, and commits instret as `interp`.
+   * Why not `interp` itself: a smaller function, which each vCPU thread's V8 optimizes in a fraction of the time.
+   */
+  private step(): number {
+    const pc = this.pc;
+    const page = this.fetchPage(pc);
+    if (page === undefined) return this.stepped(); // fetch fault taken
+    const i = pc & 0xffe;
+    let c = page[i];
+    if (c === 0) {
+      c = this.decodeAt(pc, page, i);
+      if (c === 0) return this.stepped(); // fault taken (the upper half of a straddling instruction)
+      if (c > 0 && this.codeMap![this.fetchOff[(pc >>> 12) & this.tlbMask] >>> 12] !== 0) { this.interpLeft = 1; return Exit.Budget; }
+    }
+    c &= 0x7fffffff;
+    const imm = page[i + 1];
+    const op = c & 0xff, len = (c >> 24) & 7;
+    const r = this.regs;
+    let exit: number = Exit.Budget;
+    switch (op) {
+      case Op.LW: case Op.LH: case Op.LHU: case Op.LB: case Op.LBU: {
+        const size = op === Op.LW ? 4 : op === Op.LB || op === Op.LBU ? 1 : 2;
+        const v = this.loadSlow(r[(c >> 14) & 31] + imm | 0, size);
+        if (this.trapped) break;
+        r[(c >> 8) & 63] = op === Op.LH ? (v << 16) >> 16 : op === Op.LB ? (v << 24) >> 24 : op === Op.LHU ? v & 0xffff : op === Op.LBU ? v & 0xff : v;
+        this.pc = pc + len | 0;
+        break;
+      }
+      case Op.SW: case Op.SH: case Op.SB:
+        this.storeSlow(r[(c >> 14) & 31] + imm | 0, op === Op.SW ? 4 : op === Op.SH ? 2 : 1, r[(c >> 19) & 31]);
+        if (!this.trapped) this.pc = pc + len | 0;
+        break;
+      case Op.PAUSE:
+        this.pauses++;
+        this.pc = pc + len | 0;
+        if (this.exitOnPause) { exit = Exit.Pause; break; }
+        if (this.pleGap > 0) {
+          const now = this.instret + 1;
+          if (now - this.lastPause > this.pleGap) this.spinStart = now;
+          this.lastPause = now;
+          if (now - this.spinStart > this.pleWindow) { this.spinStart = now; exit = Exit.Pause; }
+        }
+        break;
+      case Op.FENCE_I:
+        this.flushCode();
+        this.pc = pc + len | 0;
+        break;
+      case Op.ILLEGAL:
+        this.raise(Cause.ILLEGAL_INST, imm);
+        break;
+      default: {
+        if (op < Op.ECALL) { this.interpLeft = 0; return this.interp(1); } // (a page without a frame, or straddling)
+        const e = this.execSlow(c, imm);
+        if (!this.trapped && e >= 0) exit = e;
+      }
+    }
+    this.codeDirty = false; this.refetch = false;
+    return this.stepped(exit);
+  }
+
+  /** `step`'s end: one instruction attempted (trapped or not); a trap whose handler faults at once ends the run. */
+  private stepped(exit: number = Exit.Budget): number {
+    if (this.trapped) { this.trapped = false; if (this.trapLoop) exit = Exit.TrapLoop; }
+    this.instret += 1 - this.runTraps;
+    this.runTraps = 0;
+    this.interpLeft = 0;
+    return exit;
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Instruction fetch and decode.
 
@@ -698,12 +824,34 @@ export class Hart {
     const pn = off >>> 12;
     let p = this.code[pn];
     if (p === undefined) {
-      p = new Int32Array(CODE_PAGE_LENGTH);
+      p = this.newCodePage(pn);
       this.code[pn] = p;
       // A page now holds code: stores to it must take the slow path so they invalidate it.
       this.storeTag.fill(-1);
     }
     return p;
+  }
+
+  /** An empty decoded page for RAM page `pn`: in a frame, entered in the code map, with the WebAssembly
+   *  interpreter (a frame of the free list, or a new one of the slot), else in the hart's own memory. */
+  private newCodePage(pn: number): Int32Array {
+    if (this.codeMap !== null) {
+      let f = this.freeFrames.pop();
+      if (f === undefined) {
+        f = this.mem.allocateFrame();
+        if (f >= 0) {
+          // Linked into the slot's frames first (its link word), for the slot's next harts.
+          this.mem.setI32Word(f, this.hs[HartSlot.FRAMES]);
+          this.hs[HartSlot.FRAMES] = f;
+        }
+      }
+      if (f >= 0) {
+        const p = this.mem.view(f + 8, CODE_PAGE_LENGTH).fill(0);
+        this.codeMap[pn] = f + 8;
+        return p;
+      }
+    }
+    return new Int32Array(CODE_PAGE_LENGTH);
   }
 
   /** Decodes the instruction at pc into its slot; returns the word, or 0 after raising a fault. */

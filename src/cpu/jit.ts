@@ -97,6 +97,12 @@ export function defaultBackEnd(): 'wasm' | 'js' {
   return env()?.HARTVISOR_JIT_BACKEND === 'js' ? 'js' : 'wasm';
 }
 
+/** Whether harts of engine 'jit' interpret through the WebAssembly interpreter (interp-wasm.ts): yes unless
+ *  HARTVISOR_WASM_INTERP is '0' (a testing and comparison knob). */
+export function defaultWasmInterp(): boolean {
+  return env()?.HARTVISOR_WASM_INTERP !== '0';
+}
+
 /** The default threshold: HARTVISOR_JIT_THRESHOLD when it is a positive integer (a testing and tuning knob),
  *  else DEFAULT_JIT_THRESHOLD. */
 export function defaultJitThreshold(): number {

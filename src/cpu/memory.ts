@@ -17,20 +17,50 @@ export const PAGE_SIZE = 1 << PAGE_SHIFT;
 export const HART_SLOTS = 32;
 export const enum HartSlot {
   // Words 0-33: x0..x31 and the sink x32 (hart.ts); then the engine's words.
-  /** Word index: the budget a translated region leaves. */
+  /** Word index: the budget a translated region or the WebAssembly interpreter leaves. */
   JIT_LEFT = 34,
   /** Word index: the hart's data TLB context (`Hart.dataCtx`). */
   DATA_CTX = 35,
-  /** Byte offsets of the data TLBs, each room for 32,768 entries (hart.ts BIG_TLB_SIZE). */
+  /** Word indexes: the fetch TLB context, the TLB index mask (interp-wasm.ts reads both). */
+  FETCH_CTX = 36,
+  TLB_MASK = 37,
+  /** Word index: why the WebAssembly interpreter returned (interp-wasm.ts `Stop`). */
+  STOP = 38,
+  /** Word indexes: the WebAssembly interpreter's loop-hotness state (hart.ts `backEdge`): the frame of the last
+   *  backward branch, the streak on it, the threshold and the streak from which iterations count. */
+  LAST_BACK = 39,
+  STREAK = 40,
+  LOOP_HOT = 41,
+  LOOP_STREAK = 42,
+  /** Word index: byte address of the slot's code map (one word per RAM page: the address of its decoded frame,
+   *  or 0). */
+  CODE_MAP = 43,
+  /** Word index: the first of the decoded-page frames this slot owns (a list through each frame's link word). */
+  FRAMES = 44,
+  /** Words of the slot's header that hart.ts views. */
+  WORDS = 64,
+  /** Byte offsets of the TLBs, each room for 32,768 entries (hart.ts BIG_TLB_SIZE). */
   LOAD_TAG = 256,
   LOAD_OFF = LOAD_TAG + 4 * 32768,
   STORE_TAG = LOAD_OFF + 4 * 32768,
   STORE_OFF = STORE_TAG + 4 * 32768,
-  BYTES = STORE_OFF + 4 * 32768,
+  FETCH_TAG = STORE_OFF + 4 * 32768,
+  FETCH_OFF = FETCH_TAG + 4 * 32768,
+  BYTES = FETCH_OFF + 4 * 32768,
 }
-/** Room before the slots: one claim word per slot. */
+/** Room before the slots: one claim word per slot, then the frame allocator's top (word FRAME_TOP). */
 const CLAIMS_BYTES = 4096;
+const FRAME_TOP = 64;
 const WASM_PAGE = 65536;
+/**
+ * A decoded-page frame: a link word (the next frame of its slot), a spare word, then the decoded page itself
+ * (hart.ts CODE_PAGE_LENGTH words). Frames are carved from the memory above the code maps, which grows on demand up
+ * to FRAME_PAGES more WebAssembly pages.
+ */
+export const FRAME_WORDS = 2 + 6146;
+const FRAME_BYTES = FRAME_WORDS * 4;
+const FRAME_PAGES = 16384;
+const GROW_PAGES = 64;
 
 export class GuestMemory {
   readonly sab: SharedArrayBuffer;
@@ -44,9 +74,11 @@ export class GuestMemory {
   readonly u16: Uint16Array;
   readonly i32: Int32Array;
 
-  /** The claim words (1: slot taken), or null without slots; the byte offset of slot 0. */
+  /** The claim words (1: slot taken) and the frame top, or null without slots; the byte offset of slot 0 and of
+   *  slot 0's code map. */
   private readonly claims: Int32Array | null;
   private readonly slots: number;
+  private readonly codeMaps: number;
 
   /** `backing`: a buffer from `GuestMemory.allocate` (or a plain SharedArrayBuffer of exactly `size` bytes, which
    *  has no hart slots); a new one when absent. */
@@ -58,11 +90,14 @@ export class GuestMemory {
     this.wasm = b instanceof WebAssembly.Memory ? b : null;
     this.sab = this.wasm !== null ? this.wasm.buffer as unknown as SharedArrayBuffer : b as SharedArrayBuffer;
     const ramEnd = roundUp(size, WASM_PAGE);
-    if (this.sab.byteLength !== (this.wasm !== null ? wasmBytes(size) : size)) {
+    // (A WebAssembly memory may have grown already: frames, by another thread.)
+    if (this.wasm !== null ? this.sab.byteLength < wasmBytes(size) : this.sab.byteLength !== size) {
       throw new RangeError('shared buffer does not match the RAM size');
     }
-    this.claims = this.wasm !== null ? new Int32Array(this.sab, ramEnd, HART_SLOTS) : null;
+    this.claims = this.wasm !== null ? new Int32Array(this.sab, ramEnd, CLAIMS_BYTES / 4) : null;
     this.slots = ramEnd + CLAIMS_BYTES;
+    this.codeMaps = this.slots + HART_SLOTS * HartSlot.BYTES;
+    if (this.claims !== null) Atomics.compareExchange(this.claims, FRAME_TOP, 0, wasmBytes(size));
     this.base = base >>> 0;
     this.size = size;
     this.u8 = new Uint8Array(this.sab, 0, size);
@@ -75,7 +110,9 @@ export class GuestMemory {
   static allocate(size: number): WebAssembly.Memory | SharedArrayBuffer {
     const pages = wasmBytes(size) / WASM_PAGE;
     if (pages <= 65536) {
-      try { return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }); } catch { /* below */ }
+      try {
+        return new WebAssembly.Memory({ initial: pages, maximum: Math.min(65536, pages + FRAME_PAGES), shared: true });
+      } catch { /* below */ }
     }
     return new SharedArrayBuffer(size);
   }
@@ -99,6 +136,39 @@ export class GuestMemory {
     for (let s = 0; this.claims !== null && s < HART_SLOTS; s++) n += Atomics.load(this.claims, s);
     return n;
   }
+
+  /** Byte address of the code map of the slot at `offset` (RAM pages words). */
+  codeMapOf(offset: number): number {
+    return this.codeMaps + ((offset - this.slots) / HartSlot.BYTES) * (this.size / PAGE_SIZE) * 4;
+  }
+
+  /**
+   * A new frame for decoded code (FRAME_WORDS words, zero), for any thread: its byte address, or -1 when the memory
+   * cannot grow further. Frames are never given back to the memory: a slot keeps those its harts made (hart.ts).
+   */
+  allocateFrame(): number {
+    if (this.claims === null || this.wasm === null) return -1;
+    const at = Atomics.add(this.claims, FRAME_TOP, FRAME_BYTES);
+    const need = at + FRAME_BYTES;
+    if (need > 0x7fffffff) return -1;
+    // grow(0) gives the size every thread has grown it to (and refreshes this thread's `buffer`).
+    let have = this.wasm.grow(0) * WASM_PAGE;
+    while (have < need) {
+      try { this.wasm.grow(GROW_PAGES); } catch { return -1; }
+      have = this.wasm.grow(0) * WASM_PAGE;
+    }
+    return at;
+  }
+
+  /** A view of `words` words at byte `offset` of the WebAssembly memory, grown parts included. */
+  view(offset: number, words: number): Int32Array {
+    const b = this.wasm !== null ? this.wasm.buffer as unknown as SharedArrayBuffer : this.sab;
+    return new Int32Array(b.byteLength >= offset + 4 * words ? b : (this.wasm!.grow(0), this.wasm!.buffer as unknown as SharedArrayBuffer), offset, words);
+  }
+
+  /** A word of the WebAssembly memory at byte `offset` (frames' link words), and its setter. */
+  i32Word(offset: number): number { return this.view(offset, 1)[0]; }
+  setI32Word(offset: number, v: number): void { this.view(offset, 1)[0] = v; }
 
   releaseHartSlot(offset: number): void {
     if (offset >= 0 && this.claims !== null) Atomics.store(this.claims, (offset - this.slots) / HartSlot.BYTES, 0);
@@ -142,9 +212,10 @@ export class GuestMemory {
   }
 }
 
-/** Bytes of the WebAssembly memory for `size` bytes of RAM: RAM, the claim words, the slots, in whole pages. */
+/** Bytes of the WebAssembly memory for `size` bytes of RAM before any frame: RAM, the claim words, the slots, the
+ *  code maps, in whole pages. */
 function wasmBytes(size: number): number {
-  return roundUp(roundUp(size, WASM_PAGE) + CLAIMS_BYTES + HART_SLOTS * HartSlot.BYTES, WASM_PAGE);
+  return roundUp(roundUp(size, WASM_PAGE) + CLAIMS_BYTES + HART_SLOTS * (HartSlot.BYTES + (size / PAGE_SIZE) * 4), WASM_PAGE);
 }
 
 function roundUp(n: number, to: number): number {

@@ -4,6 +4,8 @@ declare namespace WebAssembly {
   class Memory {
     constructor(descriptor: { initial: number; maximum?: number; shared?: boolean });
     readonly buffer: ArrayBuffer | SharedArrayBuffer;
+    /** Grows by `delta` pages; returns the old size in pages (`grow(0)`: the size now, and a fresh `buffer`). */
+    grow(delta: number): number;
   }
   class Module {
     constructor(bytes: Uint8Array);

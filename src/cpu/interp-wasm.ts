@@ -1,0 +1,201 @@
+/**
+ * The interpreter's fast path in WebAssembly: one function, the same for every hart, that runs decoded instructions
+ * (decode.ts) from the hart's decoded-page frames in guest memory, with registers, TLBs and code map in the hart's
+ * slot (memory.ts). It does what hart.ts `interp` does for the common instructions (integer, multiply, branches,
+ * jumps, loads and stores that hit the TLB) and stops in front of anything else, which the JavaScript interpreter
+ * then runs: system, CSR and atomic instructions, TLB misses, MMIO, misaligned accesses, pages not decoded yet.
+ *
+ * Why: JavaScript's interpreter must be optimized by V8 in each vCPU thread's isolate, after it has run slowly for a
+ * while, and deoptimizes on paths it has not seen; a WebAssembly module with the same bytes is compiled once per
+ * process and shared by every isolate (V8's module cache), and runs ~2x as fast (bench/README, session 11 probe).
+ *
+ * Contract: `run(slot, pc, left)` runs at most `left` instructions from `pc` and returns the next pc; the slot's
+ * JIT_LEFT word gets the budget left and STOP why it stopped (`Stop`). No instruction it runs can trap, so every one
+ * it counts has retired. Like `interp`, it stops in front of a translated entry point unless that is its first
+ * instruction, and after a taken backward branch that makes a loop head hot (the same counts in the same frames).
+ */
+import { Op } from './decode.js';
+import { GuestMemory, HartSlot } from './memory.js';
+import { Body, W, moduleBytes } from './wasm-emit.js';
+
+/** Why `run` returned (the slot's STOP word). */
+export const enum Stop {
+  /** The budget ran out. */
+  Budget = 0,
+  /** The instruction at pc needs the JavaScript interpreter. */
+  Js = 1,
+  /** At a translated entry point or a loop head that just became hot: the run loop decides. */
+  Dispatch = 2,
+}
+
+export type WasmInterp = (slot: number, pc: number, left: number) => number;
+
+/** Word index, in a decoded page, of the loop counts (hart.ts LOOP_COUNTS). */
+const LOOP_COUNTS = 4096 + 2;
+
+// Locals: the parameters slot, pc, left; then the function's own.
+const S = 0, PC = 1, LEFT = 2, LEFT0 = 3, VPAGE = 4, FR = 5, C = 6, IMM = 7, A = 8, T = 9, CX = 10, FCX = 11, TM = 12,
+  LB = 13, ST = 14, HOT = 15, LST = 16, CMAP = 17, STOP = 18, RD = 19, B = 20;
+const LOCALS = B - LEFT;
+
+let compiled: WebAssembly.Module | null = null;
+const instances = new WeakMap<WebAssembly.Memory, WasmInterp>();
+
+/** The interpreter over `mem`'s WebAssembly memory (one instance per memory and thread), or null without one. */
+export function wasmInterpreter(mem: GuestMemory): WasmInterp | null {
+  if (mem.wasm === null) return null;
+  let f = instances.get(mem.wasm);
+  if (f === undefined) {
+    // The same bytes in every thread: V8 compiles them once per process.
+    compiled ??= new WebAssembly.Module(moduleBytes(3, LOCALS, body()));
+    f = new WebAssembly.Instance(compiled, { e: { m: mem.wasm } }).exports.f as WasmInterp;
+    instances.set(mem.wasm, f);
+  }
+  return f;
+}
+
+function body(): Body {
+  const f = new Body();
+  const slotWord = (w: number, into: number): void => { f.get(S).mem(W.I32Load, 2, 4 * w).set(into); };
+  slotWord(HartSlot.DATA_CTX, CX); slotWord(HartSlot.FETCH_CTX, FCX); slotWord(HartSlot.TLB_MASK, TM);
+  slotWord(HartSlot.LAST_BACK, LB); slotWord(HartSlot.STREAK, ST);
+  slotWord(HartSlot.LOOP_HOT, HOT); slotWord(HartSlot.LOOP_STREAK, LST); slotWord(HartSlot.CODE_MAP, CMAP);
+  f.get(LEFT).set(LEFT0);
+  f.i32(-1).set(VPAGE);
+  f.open(W.Block, 'exit').open(W.Loop, 'top');
+  const stop = (why: Stop): void => { f.i32(why).set(STOP).br('exit'); };
+
+  // Budget.
+  f.get(LEFT).op(W.I32Eqz).open(W.If, 'if'); stop(Stop.Budget); f.end();
+  // A new page: the fetch TLB, then the code map (no frame yet: the JavaScript side decodes the page first).
+  f.get(PC).i32(12).op(W.I32ShrU).get(VPAGE).op(W.I32Ne).open(W.If, 'if');
+  f.get(PC).i32(12).op(W.I32ShrU).get(TM).op(W.I32And).i32(2).op(W.I32Shl).set(T);
+  f.get(S).get(T).op(W.I32Add).mem(W.I32Load, 2, HartSlot.FETCH_TAG);
+  f.get(PC).i32(12).op(W.I32ShrU).get(FCX).op(W.I32Or, W.I32Ne).open(W.If, 'if'); stop(Stop.Js); f.end();
+  f.get(CMAP).get(S).get(T).op(W.I32Add).mem(W.I32Load, 2, HartSlot.FETCH_OFF).i32(12).op(W.I32ShrU).i32(2).op(W.I32Shl, W.I32Add);
+  f.mem(W.I32Load, 2, 0).op(W.LocalTee).uleb(FR);
+  f.op(W.I32Eqz).open(W.If, 'if'); stop(Stop.Js); f.end();
+  f.get(PC).i32(12).op(W.I32ShrU).set(VPAGE);
+  f.end();
+  // Fetch the decoded word and its immediate.
+  f.get(FR).get(PC).i32(0xffe).op(W.I32And).i32(2).op(W.I32Shl, W.I32Add).op(W.LocalTee).uleb(T);
+  f.mem(W.I32Load, 2, 0).set(C);
+  f.get(T).mem(W.I32Load, 2, 4).set(IMM);
+  f.get(C).i32(0).op(W.I32LeS).open(W.If, 'if');
+  f.get(C).op(W.I32Eqz).open(W.If, 'if'); stop(Stop.Js); f.end(); // not decoded yet
+  f.get(LEFT).get(LEFT0).op(W.I32Ne).open(W.If, 'if'); stop(Stop.Dispatch); f.end(); // an entry point
+  f.get(C).i32(0x7fffffff).op(W.I32And).set(C);
+  f.end();
+  f.get(LEFT).i32(1).op(W.I32Sub).set(LEFT);
+  f.get(S).get(C).i32(6).op(W.I32ShrS).i32(0xfc).op(W.I32And, W.I32Add).set(RD);
+
+  const rs1 = (): void => { f.get(S).get(C).i32(12).op(W.I32ShrU).i32(0x7c).op(W.I32And, W.I32Add).mem(W.I32Load, 2, 0); };
+  const rs2 = (): void => { f.get(S).get(C).i32(17).op(W.I32ShrU).i32(0x7c).op(W.I32And, W.I32Add).mem(W.I32Load, 2, 0); };
+  const toRd = (): void => { f.mem(W.I32Store, 2, 0); }; // (RD pushed first)
+  const next = (): void => { f.get(PC).get(C).i32(24).op(W.I32ShrU).i32(7).op(W.I32And, W.I32Add).set(PC).br('top'); };
+  const slow = (): void => { f.get(LEFT).i32(1).op(W.I32Add).set(LEFT); stop(Stop.Js); };
+  // A taken jump by IMM: hart.ts `backEdge` for a backward one, then on to the target.
+  const taken = (): void => {
+    f.get(IMM).i32(0).op(W.I32LtS).get(HOT).i32(0).op(W.I32GtS, W.I32And).open(W.If, 'if');
+    f.get(FR).get(LB).op(W.I32Ne).open(W.If, 'if');
+    f.get(FR).set(LB).i32(0).set(ST);
+    f.op(W.Else);
+    f.get(ST).i32(1).op(W.I32Add).op(W.LocalTee).uleb(ST).get(LST).op(W.I32GeS).open(W.If, 'if');
+    f.get(PC).i32(0xffe).op(W.I32And).get(IMM).op(W.I32Add).op(W.LocalTee).uleb(A).i32(0).op(W.I32GeS).open(W.If, 'if');
+    f.get(FR).get(A).i32(1).op(W.I32Shl, W.I32Add).set(T);
+    f.get(T).get(T).mem(W.I32Load, 2, 4 * LOOP_COUNTS).i32(1).op(W.I32Add).op(W.LocalTee).uleb(B).mem(W.I32Store, 2, 4 * LOOP_COUNTS);
+    f.get(B).get(HOT).op(W.I32Eq).open(W.If, 'if');
+    f.get(PC).get(IMM).op(W.I32Add).set(PC); stop(Stop.Dispatch);
+    f.end().end().end().end().end();
+    f.get(PC).get(IMM).op(W.I32Add).set(PC).br('top');
+  };
+
+  const NOPS = Op.FENCE + 1;
+  f.open(W.Block, 'default');
+  for (let k = NOPS - 1; k >= 0; k--) f.open(W.Block, `op${k}`);
+  f.get(C).i32(0xff).op(W.I32And).op(W.BrTable).uleb(NOPS);
+  for (let k = 0; k < NOPS; k++) f.uleb(k);
+  f.uleb(NOPS);
+  const aluI: Partial<Record<number, number>> = {
+    [Op.ADDI]: W.I32Add, [Op.SLTI]: W.I32LtS, [Op.SLTIU]: W.I32LtU, [Op.XORI]: W.I32Xor, [Op.ORI]: W.I32Or,
+    [Op.ANDI]: W.I32And, [Op.SLLI]: W.I32Shl, [Op.SRLI]: W.I32ShrU, [Op.SRAI]: W.I32ShrS,
+  };
+  const aluR: Partial<Record<number, number>> = {
+    [Op.ADD]: W.I32Add, [Op.SUB]: W.I32Sub, [Op.SLL]: W.I32Shl, [Op.SLT]: W.I32LtS, [Op.SLTU]: W.I32LtU,
+    [Op.XOR]: W.I32Xor, [Op.SRL]: W.I32ShrU, [Op.SRA]: W.I32ShrS, [Op.OR]: W.I32Or, [Op.AND]: W.I32And, [Op.MUL]: W.I32Mul,
+  };
+  const branch: Partial<Record<number, number>> = {
+    [Op.BEQ]: W.I32Eq, [Op.BNE]: W.I32Ne, [Op.BLT]: W.I32LtS, [Op.BGE]: W.I32GeS, [Op.BLTU]: W.I32LtU, [Op.BGEU]: W.I32GeU,
+  };
+  for (let k = 0; k < NOPS; k++) {
+    f.end(); // op k's code follows its block
+    const ai = aluI[k], ar = aluR[k], br = branch[k];
+    if (ai !== undefined) { f.get(RD); rs1(); f.get(IMM).op(ai); toRd(); next(); continue; }
+    if (ar !== undefined) { f.get(RD); rs1(); rs2(); f.op(ar); toRd(); next(); continue; }
+    if (br !== undefined) { rs1(); rs2(); f.op(br).open(W.If, 'if'); taken(); f.end(); next(); continue; }
+    switch (k) {
+      case Op.MULH: case Op.MULHSU: case Op.MULHU:
+        f.get(RD);
+        rs1(); f.op(k === Op.MULHU ? W.I64ExtendI32U : W.I64ExtendI32S);
+        rs2(); f.op(k === Op.MULH ? W.I64ExtendI32S : W.I64ExtendI32U);
+        f.op(W.I64Mul, W.I64Const, 32, k === Op.MULHU ? W.I64ShrU : W.I64ShrS, W.I32WrapI64);
+        toRd(); next(); break;
+      case Op.DIV: case Op.DIVU: case Op.REM: case Op.REMU: {
+        const rem = k === Op.REM || k === Op.REMU, signed = k === Op.DIV || k === Op.REM;
+        rs1(); f.set(A); rs2(); f.set(B); f.get(RD);
+        // b = 0: -1 (DIV, DIVU) or a (REM, REMU); -2^31 / -1: -2^31 (DIV); wasm's rem_s gives 0 there itself.
+        f.get(B).op(W.I32Eqz).open(W.If, 'if', W.I32);
+        if (rem) f.get(A); else f.i32(-1);
+        f.op(W.Else);
+        if (k === Op.DIV) {
+          f.get(A).i32(-2147483648).op(W.I32Eq).get(B).i32(-1).op(W.I32Eq, W.I32And).open(W.If, 'if', W.I32);
+          f.get(A).op(W.Else).get(A).get(B).op(W.I32DivS).end();
+        } else {
+          f.get(A).get(B).op(rem ? (signed ? W.I32RemS : W.I32RemU) : W.I32DivU);
+        }
+        f.end(); toRd(); next(); break;
+      }
+      case Op.AUIPC: f.get(RD).get(PC).get(IMM).op(W.I32Add); toRd(); next(); break;
+      case Op.JAL:
+        f.get(RD).get(PC).get(C).i32(24).op(W.I32ShrU).i32(7).op(W.I32And, W.I32Add); toRd();
+        taken(); break;
+      case Op.JALR:
+        // The target before the link is written (rd may be rs1).
+        rs1(); f.get(IMM).op(W.I32Add).i32(-2).op(W.I32And).set(A);
+        f.get(RD).get(PC).get(C).i32(24).op(W.I32ShrU).i32(7).op(W.I32And, W.I32Add); toRd();
+        f.get(A).set(PC).br('top'); break;
+      case Op.LW: case Op.LH: case Op.LHU: case Op.LB: case Op.LBU:
+      case Op.SW: case Op.SH: case Op.SB: {
+        const store = k === Op.SW || k === Op.SH || k === Op.SB;
+        const size = k === Op.LW || k === Op.SW ? 4 : k === Op.LB || k === Op.LBU || k === Op.SB ? 1 : 2;
+        const align = size === 4 ? 2 : size === 2 ? 1 : 0;
+        rs1(); f.get(IMM).op(W.I32Add).op(W.LocalTee).uleb(A);
+        f.i32(12).op(W.I32ShrU).get(TM).op(W.I32And).i32(2).op(W.I32Shl).get(S).op(W.I32Add).set(T);
+        f.get(T).mem(W.I32Load, 2, store ? HartSlot.STORE_TAG : HartSlot.LOAD_TAG);
+        f.get(A).i32(12).op(W.I32ShrU).get(CX).op(W.I32Or, W.I32Ne);
+        if (size > 1) f.get(A).i32(size - 1).op(W.I32And, W.I32Or);
+        f.open(W.If, 'if'); slow(); f.end();
+        if (!store) f.get(RD);
+        f.get(T).mem(W.I32Load, 2, store ? HartSlot.STORE_OFF : HartSlot.LOAD_OFF);
+        f.get(A).i32(4095).op(W.I32And, W.I32Add);
+        if (store) {
+          rs2();
+          f.mem(size === 4 ? W.I32Store : size === 2 ? W.I32Store16 : W.I32Store8, align, 0);
+        } else {
+          f.mem(k === Op.LW ? W.I32Load : k === Op.LH ? W.I32Load16S : k === Op.LHU ? W.I32Load16U : k === Op.LB ? W.I32Load8S : W.I32Load8U, align, 0);
+          toRd();
+        }
+        next(); break;
+      }
+      case Op.FENCE: f.op(0xfe, 0x03, 0x00); next(); break; // atomic.fence
+      default: slow(); // NONE, ILLEGAL
+    }
+  }
+  f.end(); // default: every other instruction
+  slow();
+  f.end().end(); // top, exit
+  const slotStore = (w: number, from: number): void => { f.get(S).get(from).mem(W.I32Store, 2, 4 * w); };
+  slotStore(HartSlot.JIT_LEFT, LEFT); slotStore(HartSlot.STOP, STOP); slotStore(HartSlot.LAST_BACK, LB); slotStore(HartSlot.STREAK, ST);
+  f.get(PC);
+  return f;
+}

@@ -16,6 +16,8 @@ const WORKER_URL = new URL('./vcpu-worker.js', import.meta.url);
 /** How long a vCPU thread gets to leave on its own before it is terminated. */
 const EXIT_GRACE_MS = 2000;
 const REFILL_DELAY_MS = 25;
+/** How long after its last vCPU creation a VM whose every id runs gets its one spare (see refill). */
+const SETTLE_MS = 2000;
 /** Longest that busy vCPU threads give way to one thread the owner waits on (thread-priority.ts). */
 const HOST_YIELD_MAX_MS = 20;
 
@@ -34,10 +36,12 @@ export class ThreadedExecutor implements Executor {
   /** The first spare has booted (the others boot only then). */
   private firstReady = false;
   private live = 0;
-  /** Who has destroyed vCPUs so far: the guest stopping a hart on its own, the host (see refill). */
-  private guestStopped = false;
+  /** The host has destroyed a vCPU (see refill). */
   private hostDestroyed = false;
   private refillTimer: NodeJS.Timeout | undefined;
+  /** When the last vCPU was created (performance.now()), and the timer of the spare for a VM whose every id runs. */
+  private lastCreate = -Infinity;
+  private settleTimer: NodeJS.Timeout | undefined;
   private readonly exiting = new Set<Promise<void>>();
   private readonly gone = new Map<number, Promise<number>>();
   private closed = false;
@@ -100,13 +104,23 @@ export class ThreadedExecutor implements Executor {
     // How many: one per id that can still be created, up to the pool, since a spare booting behind busy vCPU
     // threads takes longer than a hotplug cycle (hotplug bench: hot-add p50 12-15 ms with 2 spares, 8-9 with 4);
     // more would never be used, and each costs an isolate: ~50 ms of CPU to boot, ~110 ms with VmConfig.warmUp (a
-    // 4-vCPU Linux boot is CPU-bound on 2 cores). One when every id runs, for an id destroyed and created again.
-    // After a guest stopped a hart on its own (Linux offlining a CPU, then onlining it), one more than the room.
-    // Once the host itself destroys a vCPU, the full pool for good: a hot-add follows a hot-remove, and a pool
-    // refilled only while an id was free had one spare, still booting, for the next hot-add (hotplug bench: 32 of
-    // 48 vCPU creations found no spare ready; 17 of 48 with the full pool; hot-add max 129-138 ms against 228-257).
+    // 4-vCPU Linux boot is CPU-bound on 2 cores). When every id runs, one, for an id destroyed and created again,
+    // but only SETTLE_MS after the last creation: a guest that has just started its harts is booting, and the spare
+    // it would never use cost a 4-vCPU Linux boot ~8% of its wall time (two spares: one then, one after its CPU 1
+    // went offline and online). Once the host itself destroys a vCPU, the full pool for good: a hot-add follows a
+    // hot-remove, and a pool refilled only while an id was free had one spare, still booting, for the next hot-add
+    // (hotplug bench: 32 of 48 vCPU creations found no spare ready; 17 of 48 with the full pool; hot-add max
+    // 129-138 ms against 228-257).
     const room = this.slots.length / Slot.STRIDE - this.running.size;
-    const want = this.hostDestroyed ? this.maxSpares : Math.max(1, Math.min(this.maxSpares, room + (this.guestStopped ? 1 : 0)));
+    let want = this.hostDestroyed ? this.maxSpares : Math.min(this.maxSpares, room);
+    if (want === 0) {
+      const wait = this.lastCreate + SETTLE_MS - performance.now();
+      if (wait <= 0) want = 1;
+      else if (this.settleTimer === undefined) {
+        this.settleTimer = setTimeout(() => { this.settleTimer = undefined; this.refill(); }, wait);
+        this.settleTimer.unref();
+      }
+    }
     while (this.spares.length < want) this.spares.push(this.spawn());
   }
 
@@ -132,6 +146,7 @@ export class ThreadedExecutor implements Executor {
     Atomics.store(sp.ctl, Spare.ID, id);
     Atomics.store(sp.ctl, Spare.STATE, SpareState.ASSIGNED);
     Atomics.notify(sp.ctl, Spare.STATE);
+    this.lastCreate = performance.now();
     this.refillSoon();
     const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
     let leftResolve!: () => void;
@@ -162,7 +177,7 @@ export class ThreadedExecutor implements Executor {
     this.running.delete(id);
     this.gone.set(id, r.exited.then(() => performance.now()));
     // An id is free again: spares for it (see refill).
-    if (byGuest) this.guestStopped = true; else this.hostDestroyed = true;
+    if (!byGuest) this.hostDestroyed = true;
     this.refillSoon();
     // The thread tears itself down at the hypervisor's priority, not behind the guests' threads, and they give
     // way until it is gone (its exit event also needs the owner thread to run).
@@ -239,6 +254,7 @@ export class ThreadedExecutor implements Executor {
   async close(): Promise<void> {
     this.closed = true;
     if (this.refillTimer) clearTimeout(this.refillTimer);
+    if (this.settleTimer) clearTimeout(this.settleTimer);
     await Promise.all([...this.running.keys()].map((id) => this.removeVcpu(id)));
     await Promise.all([...this.exiting]);
     await Promise.all(this.spares.splice(0).map(async (s) => {

@@ -10,6 +10,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { HvError, type HvErrorCode } from '../src/hv/errors.js';
 import { MAX_VCPUS_LIMIT, createVm, type Vcpu, type Vm, type VmConfig } from '../src/hv/vm.js';
+import type { ThreadedExecutor } from '../src/host/threads.js';
 import { RESULTS, counterAddr, loadGuest, tick, waitFor } from './helpers/guest.js';
 
 const EXECUTORS = ['deterministic', 'threads'] as const;
@@ -386,11 +387,12 @@ describe('threads and workers are released (threaded executor)', () => {
       await waitFor(() => vm.threads === 6, 10_000, `5 vCPU threads and 1 spare (now ${vm.threads})`);
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(vm.threads, 6, 'no spare beyond one while every id runs');
-      // The guest stops hart 4 itself (HSM hart_stop; the VM destroys it): room for one id, which the spare covers.
+      // The guest stops hart 4 itself (HSM hart_stop; the VM destroys it): its thread is a spare again, beside the
+      // one there was.
       vs[4]!.start(g.hartStop, 0);
       await waitFor(() => vs[4]!.isDestroyed, 10_000, 'hart 4 to stop and be destroyed');
       await new Promise((r) => setTimeout(r, 300));
-      assert.equal(vm.threads, 4 + 1, 'after a guest stop: one spare per free id');
+      assert.equal(vm.threads, 4 + 2, 'after a guest stop: its thread kept as a spare');
       // The host destroys a vCPU: ids come and go, so the full pool of 4.
       await vs[3]!.destroy();
       await waitFor(() => vm.threads === 3 + 4, 5000, `3 vCPU threads and a full pool of 4 spares (now ${vm.threads})`);
@@ -401,6 +403,30 @@ describe('threads and workers are released (threaded executor)', () => {
       await vm.close();
     }
     assert.equal(vm.threads, 0);
+  });
+
+  it('a thread whose guest stopped its hart becomes a spare, and the next vCPU runs on it', async () => {
+    // maxVcpus 3: a pool of 2 spares, one of them kept while an id is free.
+    const vm = await createVm(vmConfig('threads', { maxVcpus: 3 }));
+    try {
+      const g = loadGuest(vm.mem);
+      const ex = vm.executor as ThreadedExecutor;
+      (await vm.createVcpu(0)).start(g.counter, counterAddr(0));
+      const v1 = await vm.createVcpu(1);
+      await waitFor(() => ex.threadId(1) > 0 && vm.threads === 3, 10_000, 'vCPU 1 on its thread, and one spare');
+      const tid = ex.threadId(1);
+      v1.start(g.hartStop, 0);
+      await waitFor(() => v1.isDestroyed, 10_000, 'hart 1 to stop and be destroyed');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(vm.threads, 1 + 2, 'vCPU 0, the spare, and the parked thread as a spare');
+      (await vm.createVcpu(1)).start(g.counter, counterAddr(1));
+      await waitFor(() => vm.mem.readU32(counterAddr(1)) > 0, 10_000, 'the new vCPU 1 to run');
+      assert.equal(ex.threadId(1), tid, 'the new vCPU 1 runs on the thread of the one its guest stopped');
+    } finally {
+      await vm.close();
+    }
+    assert.equal(vm.threads, 0);
+    assert.deepEqual(workerResources(), []);
   });
 
   it('a VM whose image does not fit is refused without leaking its threads', async () => {

@@ -137,4 +137,6 @@ export function allocStats(maxVcpus: number): SharedArrayBuffer {
 export const enum Spare { STATE = 0, ID = 1, TID = 2, BOOST = 3, READY = 4, HOST_WAITS = 5, WORDS = 6 }
 /** Spare.BOOST: lifted for about one time slice, or held until the owner lets go (then one more slice). */
 export const enum Boost { NONE = 0, SLICE = 1, HELD = 2 }
-export const enum SpareState { IDLE = 0, ASSIGNED = 1, LEFT = 2, QUIT = 3 }
+/** PARKED: the thread left its vCPU because the guest stopped the hart; it waits for the owner to make it a spare
+ *  again (IDLE) or let it go (QUIT). */
+export const enum SpareState { IDLE = 0, ASSIGNED = 1, LEFT = 2, QUIT = 3, PARKED = 4 }

@@ -47,7 +47,8 @@ interface Assign { id: number; destroyOnStop: boolean; sched: WorkerSched }
 export type WorkerSched = SchedConfig & { timesliceMs: number; niceBase: number; vcpuNice: number; engine?: Engine; warmUp?: boolean };
 
 // Parenthesized: V8 compiles it with the module, during the spare's boot, not at the hand-over (0.5-0.7 ms).
-const runVcpu = (function runVcpu({ id, destroyOnStop, sched }: Assign): void {
+/** Runs vCPU `id` until it is destroyed; returns true when that was its guest stopping it (destroy-on-stop). */
+const runVcpu = (function runVcpu({ id, destroyOnStop, sched }: Assign): boolean {
   const view = new MachineView(buffers);
   const ctl = new Int32Array(buffers.ctl);
   const slots = new Int32Array(buffers.slots);
@@ -140,6 +141,7 @@ const runVcpu = (function runVcpu({ id, destroyOnStop, sched }: Assign): void {
   const priority = new VcpuThreadPriority(spare, tid, sched.niceBase + sched.vcpuNice, sched.timesliceMs, sched.vcpuNice > 0);
 
   let stopped = false;
+  let guestStopped = false;
   let coldSlices = COLD_SLICES;
   loop: for (;;) {
     // ORDER: read WAKE before checking conditions, so a wake-up between the check and the wait is not lost.
@@ -235,7 +237,7 @@ const runVcpu = (function runVcpu({ id, destroyOnStop, sched }: Assign): void {
         releaseCpu();
         // With destroy-on-stop this vCPU is finished: the thread leaves now rather than sleep until the owner's EXIT
         // wakes it (one thread hand-off less on a hot-remove's path). Otherwise the vCPU parks until started again.
-        if (destroyOnStop) break loop;
+        if (destroyOnStop) { guestStopped = true; break loop; }
         break;
       case Slice.SHUTDOWN:
         stopped = true;
@@ -245,6 +247,7 @@ const runVcpu = (function runVcpu({ id, destroyOnStop, sched }: Assign): void {
   releaseCpu();
   setRun(RunState.NONE);
   core.hart.dispose(); // its slot in guest memory is free for another hart
+  return guestStopped;
 });
 
 /**
@@ -294,25 +297,32 @@ primeVcpuPath(engine);
 // vCPU (or told to quit).
 Atomics.store(spare, Spare.READY, 1);
 Atomics.notify(spare, Spare.READY);
-while (Atomics.load(spare, Spare.STATE) === SpareState.IDLE) Atomics.wait(spare, Spare.STATE, SpareState.IDLE, 1000);
-if (Atomics.load(spare, Spare.STATE) === SpareState.ASSIGNED) {
+// A thread whose guest stopped its vCPU's hart (Linux taking a CPU offline) parks instead of leaving: the owner makes
+// it a spare again, warm for the next vCPU (Linux bringing the CPU back online had waited ~80 ms for a new thread).
+for (;;) {
+  while (Atomics.load(spare, Spare.STATE) === SpareState.IDLE) Atomics.wait(spare, Spare.STATE, SpareState.IDLE, 1000);
+  if (Atomics.load(spare, Spare.STATE) !== SpareState.ASSIGNED) break;
   const id = Atomics.load(spare, Spare.ID);
   // The owner lifts us before the hand-over when it knows our thread id; this covers a hand-over during boot.
   if (data.bootLow) setThreadNice(tid, data.sched.niceBase);
+  let parks = false;
   try {
-    runVcpu({ id, destroyOnStop: data.destroyOnStop, sched: data.sched });
+    parks = runVcpu({ id, destroyOnStop: data.destroyOnStop, sched: data.sched });
   } catch (e) {
     port.postMessage({ type: 'error', message: `vCPU ${id} thread failed: ${(e as Error).stack ?? e}` });
   }
   // The thread tears itself down at the hypervisor's priority, not behind the guests' threads. The owner lifts a
-  // thread it destroys, but one whose hart stopped (destroy-on-stop) leaves before the owner hears of it.
-  if (data.bootLow) setThreadNice(tid, data.sched.niceBase);
-  // ORDER: every store of the run loop happens before LEFT, which lets the owner reuse the vCPU's slot.
-  Atomics.store(spare, Spare.STATE, SpareState.LEFT);
+  // thread it destroys, but one whose hart stopped (destroy-on-stop) leaves before the owner hears of it. A parked
+  // thread is background work again, as a spare.
+  if (data.bootLow) setThreadNice(tid, parks ? data.sched.niceBase + data.sched.vcpuNice : data.sched.niceBase);
+  // ORDER: every store of the run loop happens before LEFT (PARKED), which lets the owner reuse the vCPU's slot.
+  Atomics.store(spare, Spare.STATE, parks ? SpareState.PARKED : SpareState.LEFT);
   Atomics.notify(spare, Spare.STATE);
   const ctlWords = new Int32Array(buffers.ctl);
   Atomics.add(ctlWords, Ctl.DOORBELL, 1);
   Atomics.notify(ctlWords, Ctl.DOORBELL);
+  if (!parks) break;
+  while (Atomics.load(spare, Spare.STATE) === SpareState.PARKED) Atomics.wait(spare, Spare.STATE, SpareState.PARKED, 1000);
 }
 // Not port.close(): the thread would wait for its event loop to wind down first (1.4-1.7 ms from LEFT to the exit
 // handler, idle host; 0.1 ms this way). Messages already posted still reach the owner.

@@ -41,14 +41,23 @@ const LOCALS = B - LEFT;
 let compiled: WebAssembly.Module | null = null;
 const instances = new WeakMap<WebAssembly.Memory, WasmInterp>();
 
+/** The interpreter's compiled module, made once per thread, or taken from another thread (`adoptWasmInterpreter`):
+ *  a vCPU thread then neither generates nor compiles it. */
+export function wasmInterpreterModule(): WebAssembly.Module {
+  return compiled ??= new WebAssembly.Module(moduleBytes(3, LOCALS, body()));
+}
+
+/** Uses a module that `wasmInterpreterModule` made in another thread (a WebAssembly.Module is shared, not copied). */
+export function adoptWasmInterpreter(m: WebAssembly.Module | null): void {
+  if (m !== null) compiled ??= m;
+}
+
 /** The interpreter over `mem`'s WebAssembly memory (one instance per memory and thread), or null without one. */
 export function wasmInterpreter(mem: GuestMemory): WasmInterp | null {
   if (mem.wasm === null) return null;
   let f = instances.get(mem.wasm);
   if (f === undefined) {
-    // The same bytes in every thread: V8 compiles them once per process.
-    compiled ??= new WebAssembly.Module(moduleBytes(3, LOCALS, body()));
-    f = new WebAssembly.Instance(compiled, { e: { m: mem.wasm } }).exports.f as WasmInterp;
+    f = new WebAssembly.Instance(wasmInterpreterModule(), { e: { m: mem.wasm } }).exports.f as WasmInterp;
     instances.set(mem.wasm, f);
   }
   return f;

@@ -51,15 +51,27 @@ export class Body {
 /** A module importing a shared memory "e"."m" and exporting `f: (i32 x params) -> i32` with this body and `locals`
  *  more i32 locals. */
 export function moduleBytes(params: number, locals: number, body: Body): Uint8Array {
+  // (Loops, not spreads: V8 spent ~60 ms optimizing the spread version, in each thread that compiles regions.)
   const out: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-  const section = (id: number, content: number[]): void => { out.push(id, ...leb(content.length), ...content); };
-  section(1, [1, 0x60, params, ...new Array<number>(params).fill(W.I32), 1, W.I32]);
+  const put = (bytes: readonly number[]): void => { for (let k = 0; k < bytes.length; k++) out.push(bytes[k]); };
+  const section = (id: number, content: readonly number[]): void => { out.push(id); put(leb(content.length)); put(content); };
+  const type = [1, 0x60, params];
+  for (let k = 0; k < params; k++) type.push(W.I32);
+  type.push(1, W.I32);
+  section(1, type);
   // memory import: shared, min 0, max 65536 pages (any guest memory fits)
-  section(2, [1, 1, 0x65, 1, 0x6d, 0x02, 0x03, 0, ...leb(65536)]);
+  section(2, [1, 1, 0x65, 1, 0x6d, 0x02, 0x03, 0, 0x80, 0x80, 0x04]);
   section(3, [1, 0]);
   section(7, [1, 1, 0x66, 0x00, 0]);
-  const fn = [1, ...leb(locals), W.I32, ...body.b, W.End];
-  section(10, [1, ...leb(fn.length), ...fn]);
+  const fn = [1];
+  for (const x of leb(locals)) fn.push(x);
+  fn.push(W.I32);
+  for (let k = 0; k < body.b.length; k++) fn.push(body.b[k]);
+  fn.push(W.End);
+  const code = [1];
+  for (const x of leb(fn.length)) code.push(x);
+  for (let k = 0; k < fn.length; k++) code.push(fn[k]);
+  section(10, code);
   return Uint8Array.from(out);
 }
 

@@ -5,6 +5,7 @@
  */
 import { Mmio } from '../cpu/hart.js';
 import { GuestMemory } from '../cpu/memory.js';
+import { wasmInterpreterModule } from '../cpu/interp-wasm.js';
 import { ByteRing } from '../devices/console.js';
 import { Uart16550 } from '../devices/uart16550.js';
 import { allocCtl, allocSlots, allocStats } from './layout.js';
@@ -21,6 +22,9 @@ export interface MachineBuffers {
   /** Guest RAM (GuestMemory.allocate: with hart slots after RAM when a WebAssembly memory), and its size. */
   ram: SharedArrayBuffer | WebAssembly.Memory;
   ramBytes: number;
+  /** The interpreter in WebAssembly, compiled once for every thread (interp-wasm.ts), or null without a
+   *  WebAssembly memory. */
+  interp: WebAssembly.Module | null;
   ctl: SharedArrayBuffer;
   slots: SharedArrayBuffer;
   stats: SharedArrayBuffer;
@@ -41,9 +45,11 @@ export function createMachineBuffers(memBytes: number, maxVcpus: number, pcpus =
   const out = ByteRing.create(1 << 16);
   const inp = ByteRing.create(1 << 12);
   const uart = Uart16550.create(out, inp);
+  const ram = GuestMemory.allocate(memBytes);
   return {
-    ram: GuestMemory.allocate(memBytes),
+    ram,
     ramBytes: memBytes,
+    interp: ram instanceof WebAssembly.Memory ? wasmInterpreterModule() : null,
     ctl: allocCtl(),
     slots: allocSlots(maxVcpus),
     stats: allocStats(maxVcpus),

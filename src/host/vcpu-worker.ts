@@ -18,6 +18,7 @@ import { HostWait, VcpuThreadPriority, currentThreadId, hostWantsCore, releaseHo
 import { defaultEngine, type Engine } from '../cpu/jit.js';
 import { Hart } from '../cpu/hart.js';
 import { runWarmUp, warmUpOnce } from '../cpu/warmup.js';
+import { adoptWasmInterpreter } from '../cpu/interp-wasm.js';
 
 const SLICE = 1 << 12;
 /**
@@ -289,6 +290,7 @@ Atomics.store(spare, Spare.TID, tid);
 // Without it, the spare still primes the engine: two tiny runs on a throwaway hart, so that V8 has compiled the
 // interpreter to bytecode before the vCPU's first instruction, and nothing is hot enough for an optimization job
 // (which an exiting thread waits for). Lifecycle bench: creation p50 3.1-3.2 ms instead of 4.4-5.3 when idle.
+adoptWasmInterpreter(buffers.interp); // compiled by the owner: this thread only instantiates it
 const engine = data.sched.engine ?? defaultEngine();
 if (data.sched.warmUp) warmUpOnce((m, o) => new Hart(m, o), engine);
 else runWarmUp((m, o) => new Hart(m, o), engine, PRIME_ROUNDS);

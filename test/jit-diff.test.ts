@@ -262,6 +262,25 @@ function randomInst(p: Asm, r: () => number, lay: Layout, slots: string[], fresh
     const v = rd();
     p.li(5, A.addi(v, v, imm12())).la(4, slot).w(A.sw(5, 4, 0));
     if (r() & 1) p.w(A.fenceI());
+  } else if (k < 96 && r() % 2 === 0) {
+    // Atomics off the data base (a word, sometimes misaligned or MMIO: faults), an LR/SC pair around a store to
+    // the same word or not, and SFENCE.VMA of one page or of everything.
+    const t = 5, off = ((r() % 256) - 128) * 4 + (r() % 8 === 0 ? 2 : 0);
+    p.w(A.addi(t, r() % 8 === 0 ? 3 : 8, off));
+    const f = r() % 4;
+    if (f === 0) {
+      const ops = [A.AMO.add, A.AMO.swap, A.AMO.xor, A.AMO.or, A.AMO.and, A.AMO.min, A.AMO.maxu];
+      p.w(A.amo(ops[r() % ops.length], rd(), t, rs()));
+    } else if (f === 1) {
+      p.w(A.lrW(rd(), t));
+      if (r() & 1) p.w(A.sw(rs(), r() & 1 ? t : 8, 0));
+      if (r() & 1) p.w(A.amo(A.AMO.add, rd(), t, rs()));
+      p.w(A.scW(rd(), t, rs()));
+    } else if (f === 2) {
+      p.w(A.scW(rd(), t, rs()));
+    } else {
+      p.w(A.sfenceVma(r() % 4 === 0 ? 0 : t, 0));
+    }
   } else if (k < 96) {
     const forms = [
       () => A.csrr(rd(), 0xb02), () => A.csrr(rd(), 0xb00), () => A.csrr(rd(), 0xc02), () => A.csrw(0x340, rs()), () => A.csrr(rd(), 0x340),
@@ -569,6 +588,53 @@ function lockstep(pr: Pair, budgets: () => number, total: number): number[] {
 /** A trap handler that reads minstret into s11 (the count of instructions retired before the trap) and spins. */
 function recordingHandler(p: Asm): void {
   p.label('mtrap').w(A.csrr(27, MINSTRET)).label('mspin').w(A.jal(0, 0));
+}
+
+test('jit: straight-line code that runs on into the next page, then code at the first page\'s start', () => {
+  // New code is decoded ahead of execution (hart.ts decodeAhead) up to the end of its page only: decoding on into
+  // the next page once put that page's first instruction into this page's first slot.
+  const pr = pair((p) => {
+    p.w((pc, L) => A.jal(0, L('main') - pc));
+    p.org(TBASE + 0x1000).label('f').w(A.addi(A.a0, A.a0, 1), A.jalr(0, 1, 0)); // the start of main's page
+    p.org(TBASE + 0x1ff0).label('main');
+    for (let k = 0; k < 8; k++) p.w(A.addi(A.a1, A.a1, 1)); // runs from 0x1ff0 on into 0x2000
+    p.w((pc, L) => A.jal(1, L('f') - pc), A.addi(A.s1, A.s1, 1));
+    p.w((pc, L) => A.jal(0, L('main') - pc));
+  }, 1 << 30);
+  lockstep(pr, upTo(50), 2000);
+  assert.ok(pr.jit.h.regs[A.a0] > 10 && pr.jit.h.regs[A.a0] === pr.jit.h.regs[A.s1], 'f ran as written');
+});
+
+for (const threshold of [16, 1 << 30]) {
+  test(`jit: SFENCE.VMA of one page drops its translation while a loop runs (threshold ${threshold})`, () => {
+    // S-mode over Sv32 with 4 KiB pages: each iteration loads from DATA_VA, then rewrites its leaf PTE to the other
+    // physical page and fences that one page (the WebAssembly interpreter does such fences itself). A stale
+    // translation would load the old page's value.
+    const DATA_VA = 0x40000000, P1 = TBASE + 0xa000, P2 = TBASE + 0xb000, ROOT = TBASE + 0x1000, POOL = TBASE + 0x2000;
+    const flags = PTE.V | PTE.R | PTE.W | PTE.A | PTE.D;
+    const leaf = POOL + ((DATA_VA >>> 12) & 0x3ff) * 4; // (the first second-level table Sv32 makes is at POOL)
+    const N = 200;
+    const pr = pair((p) => {
+      p.li(A.s0, DATA_VA).li(A.s2, leaf).li(A.t0, Sv32.pte(P2, flags)).li(A.t1, Sv32.pte(P1, flags)).li(A.s3, N);
+      p.label('loop').w(A.lw(A.a0, A.s0, 0), A.add(A.s1, A.s1, A.a0));
+      p.w(A.sw(A.t0, A.s2, 0), A.sfenceVma(A.s0, 0));
+      p.w(A.xor(A.t0, A.t0, A.t1), A.xor(A.t1, A.t0, A.t1), A.xor(A.t0, A.t0, A.t1)); // swap the two PTEs
+      p.w(A.addi(A.s3, A.s3, -1), (pc, L) => A.bne(A.s3, 0, L('loop') - pc));
+      p.label('end').w((pc, L) => A.jal(0, L('end') - pc));
+    }, threshold, { sbiMode: true });
+    for (const side of [pr.jit, pr.ref]) {
+      const pt = new Sv32(side.mem, ROOT, POOL);
+      pt.map(DATA_VA, P1, flags);
+      assert.equal(pt.l0Addr(DATA_VA), leaf);
+      for (let k = 0; k < 16; k++) if (TBASE + k * 4096 !== P1) pt.map(TBASE + k * 4096, TBASE + k * 4096, flags | PTE.X);
+      side.mem.writeU32(P1, 111);
+      side.mem.writeU32(P2, 222);
+      side.h.satp = pt.satp;
+    }
+    lockstep(pr, upTo(300), 12 * N + 200);
+    assert.equal(pr.jit.h.regs[A.s1], (N / 2) * (111 + 222), 'each load saw the page mapped at that iteration');
+    assert.equal(pr.jit.h.wasmInterpreting, WASM_INTERP);
+  });
 }
 
 test('jit: a fault in the middle of a translated block retires exactly the instructions before it', () => {

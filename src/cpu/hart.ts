@@ -106,6 +106,8 @@ function dropRegion(tag: Int32Array, region: number): void {
 
 /** With a tiny jitThreshold (tests), the longest stretch interpreted before the run loop looks at the pc again. */
 const JIT_CHUNK = 64;
+/** Instructions `decodeAhead` decodes after the one the WebAssembly interpreter stopped at. */
+const DECODE_AHEAD = 32;
 const STRADDLE = 1 << 31;
 const NO_DEVICE: Mmio = { read: () => undefined, write: () => false };
 
@@ -154,7 +156,10 @@ export class Hart {
   mmio: Mmio;
 
   // CSRs
-  mstatus = 0; misa = (1 << 30) | (1 << 0) | (1 << 2) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20); // RV32 A C I M S U
+  /** mstatus, kept in the slot's MSTATUS word. */
+  get mstatus(): number { return this.hs[HartSlot.MSTATUS]; }
+  set mstatus(v: number) { this.hs[HartSlot.MSTATUS] = v; }
+  misa = (1 << 30) | (1 << 0) | (1 << 2) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20); // RV32 A C I M S U
   medeleg = 0; mideleg = 0; mie = 0; mip = 0; mtvec = 0; mcounteren = 0; mscratch = 0; mepc = 0; mcause = 0; mtval = 0;
   stvec = 0; scounteren = 0; sscratch = 0; sepc = 0; scause = 0; stval = 0; satp = 0;
   menvcfg = 0; senvcfg = 0; mcountinhibit = 0;
@@ -166,8 +171,10 @@ export class Hart {
   readonly pmpaddr = new Int32Array(16);
 
   // LR/SC reservation (physical RAM byte offset, or -1) and the value LR saw.
-  private resOff = -1;
-  private resVal = 0;
+  private get resOff(): number { return this.hs[HartSlot.RES_OFF]; }
+  private set resOff(v: number) { this.hs[HartSlot.RES_OFF] = v; }
+  private get resVal(): number { return this.hs[HartSlot.RES_VAL]; }
+  private set resVal(v: number) { this.hs[HartSlot.RES_VAL] = v; }
 
   // TLBs: tag = virtual page number (or -1), value = RAM byte offset of the page.
   /**
@@ -180,7 +187,7 @@ export class Hart {
   dataCtx = 0;
   /** 4 MiB regions (va >>> 22) where a superpage was walked since the last full flush: an SFENCE.VMA of one page
    *  there must drop every cached page of the region, all derived from that one leaf. */
-  private readonly superRegions = new Uint8Array(1024);
+  private readonly superRegions: Uint8Array;
   /** The physical address of the last translation that found no RAM (MMIO). */
   private lastPa = 0;
   // The TLBs (tag: page number | context, or -1; off: the page's RAM offset), all of tlbMask + 1 entries (setTlb).
@@ -252,6 +259,10 @@ export class Hart {
     const frames = this.hs[HartSlot.FRAMES];
     this.hs.fill(0);
     this.hs[HartSlot.FRAMES] = frames;
+    this.resOff = -1;
+    // In the slot, where the WebAssembly interpreter's SFENCE.VMA reads them.
+    this.superRegions = this.slot >= 0 ? new Uint8Array(mem.sab, this.slot + HartSlot.SUPER, 1024) : new Uint8Array(1024);
+    this.superRegions.fill(0);
     this.regs = this.hs.subarray(0, 34);
     if (this.slot >= 0) slotRelease.register(this, { mem, slot: this.slot }, this);
     this.setTlb(TLB_SIZE);
@@ -747,7 +758,11 @@ export class Hart {
     if (c === 0) {
       c = this.decodeAt(pc, page, i);
       if (c === 0) return this.stepped(); // fault taken (the upper half of a straddling instruction)
-      if (c > 0 && this.codeMap![this.fetchOff[(pc >>> 12) & this.tlbMask] >>> 12] !== 0) { this.interpLeft = 1; return Exit.Budget; }
+      if (c > 0 && this.codeMap![this.fetchOff[(pc >>> 12) & this.tlbMask] >>> 12] !== 0) {
+        this.decodeAhead(pc, c, page);
+        this.interpLeft = 1;
+        return Exit.Budget;
+      }
     }
     c &= 0x7fffffff;
     const imm = page[i + 1];
@@ -793,6 +808,26 @@ export class Hart {
     }
     this.codeDirty = false; this.refetch = false;
     return this.stepped(exit);
+  }
+
+  /**
+   * Decodes the instructions that follow pc's (decoded word `c`) on its page, up to DECODE_AHEAD of them, until one
+   * already decoded or one after which execution does not simply go on (a jump, a system instruction): without
+   * this the WebAssembly interpreter stopped in front of every instruction of new code (151,000 times in a boot).
+   * Decoding is a pure function of the bytes, so decoding early changes nothing (stores to the page drop it).
+   */
+  private decodeAhead(pc: number, c: number, page: Int32Array): void {
+    const vpn = pc >>> 12;
+    for (let n = 0; n < DECODE_AHEAD; n++) {
+      const op = c & 0xff;
+      if (op === Op.JAL || op === Op.JALR || op >= Op.ECALL || op === Op.ILLEGAL || op === Op.FENCE_I) return;
+      pc = pc + ((c >> 24) & 7) | 0;
+      const i = pc & 0xfff;
+      // The same page only; its last halfword may start an instruction that straddles (never cached).
+      if ((pc >>> 12) !== vpn || i >= 0xffe || page[i] !== 0) return;
+      c = this.decodeAt(pc, page, i);
+      if (c <= 0) return;
+    }
   }
 
   /** `step`'s end: one instruction attempted (trapped or not); a trap whose handler faults at once ends the run. */

@@ -119,7 +119,7 @@ function body(): Body {
     f.get(PC).get(IMM).op(W.I32Add).set(PC).br('top');
   };
 
-  const NOPS = Op.FENCE + 1;
+  const NOPS = Op.COUNT;
   f.open(W.Block, 'default');
   for (let k = NOPS - 1; k >= 0; k--) f.open(W.Block, `op${k}`);
   f.get(C).i32(0xff).op(W.I32And).op(W.BrTable).uleb(NOPS);
@@ -197,7 +197,56 @@ function body(): Body {
         next(); break;
       }
       case Op.FENCE: f.op(0xfe, 0x03, 0x00); next(); break; // atomic.fence
-      default: slow(); // NONE, ILLEGAL
+      case Op.SFENCE_VMA:
+        // One page's translations (hart.ts flushTlbPage), where allowed: M-mode, or S-mode without mstatus.TVM.
+        // Everything (rs1 = x0) and a page of a superpage region (its whole region goes) are left to JavaScript.
+        f.get(FCX).i32(20).op(W.I32ShrU).set(B);
+        f.get(B).i32(3).op(W.I32Eq);
+        f.get(B).i32(1).op(W.I32Eq).get(S).mem(W.I32Load, 2, 4 * HartSlot.MSTATUS).i32(20).op(W.I32ShrU).i32(1).op(W.I32And, W.I32Eqz, W.I32And);
+        f.op(W.I32Or, W.I32Eqz).get(C).i32(14).op(W.I32ShrU).i32(31).op(W.I32And, W.I32Eqz, W.I32Or).open(W.If, 'if'); slow(); f.end();
+        rs1(); f.i32(12).op(W.I32ShrU).set(A); // vpn
+        f.get(S).get(A).i32(10).op(W.I32ShrU, W.I32Add).mem(W.I32Load8U, 0, HartSlot.SUPER).open(W.If, 'if'); slow(); f.end();
+        f.get(A).get(TM).op(W.I32And).i32(2).op(W.I32Shl).get(S).op(W.I32Add).set(T);
+        for (const tag of [HartSlot.FETCH_TAG, HartSlot.LOAD_TAG, HartSlot.STORE_TAG]) {
+          f.get(T).mem(W.I32Load, 2, tag).i32(0xfffff).op(W.I32And).get(A).op(W.I32Eq).open(W.If, 'if');
+          f.get(T).i32(-1).mem(W.I32Store, 2, tag);
+          f.end();
+        }
+        f.i32(-1).set(VPAGE); // (the current page is looked up again, as after JavaScript's `refetch`)
+        next(); break;
+      case Op.LR_W: case Op.SC_W: case Op.AMOSWAP_W: case Op.AMOADD_W: case Op.AMOXOR_W: case Op.AMOAND_W: case Op.AMOOR_W: {
+        // Aligned, and a hit in the load TLB (LR) or the store TLB (SC, AMOs: never a page of decoded code), as
+        // hart.ts amoIndex; A = the RAM byte offset. Reservation: the slot's RES_OFF and RES_VAL words.
+        const lr = k === Op.LR_W;
+        rs1(); f.op(W.LocalTee).uleb(A).i32(12).op(W.I32ShrU).get(TM).op(W.I32And).i32(2).op(W.I32Shl).get(S).op(W.I32Add).set(T);
+        f.get(T).mem(W.I32Load, 2, lr ? HartSlot.LOAD_TAG : HartSlot.STORE_TAG);
+        f.get(A).i32(12).op(W.I32ShrU).get(CX).op(W.I32Or, W.I32Ne).get(A).i32(3).op(W.I32And, W.I32Or);
+        f.open(W.If, 'if'); slow(); f.end();
+        f.get(T).mem(W.I32Load, 2, lr ? HartSlot.LOAD_OFF : HartSlot.STORE_OFF).get(A).i32(4095).op(W.I32And, W.I32Add).set(A);
+        if (lr) {
+          f.get(A).op(0xfe, 0x10, 2, 0).set(B); // i32.atomic.load
+          f.get(S).get(A).mem(W.I32Store, 2, 4 * HartSlot.RES_OFF);
+          f.get(S).get(B).mem(W.I32Store, 2, 4 * HartSlot.RES_VAL);
+          f.get(RD).get(B); toRd();
+        } else if (k === Op.SC_W) {
+          // Succeeds if the reservation is ours and memory still holds what LR saw (compare-and-swap).
+          f.get(S).mem(W.I32Load, 2, 4 * HartSlot.RES_OFF).get(A).op(W.I32Eq).open(W.If, 'if', W.I32);
+          f.get(A).get(S).mem(W.I32Load, 2, 4 * HartSlot.RES_VAL); rs2(); f.op(0xfe, 0x48, 2, 0); // i32.atomic.rmw.cmpxchg
+          f.get(S).mem(W.I32Load, 2, 4 * HartSlot.RES_VAL).op(W.I32Ne);
+          f.op(W.Else).i32(1).end().set(B);
+          f.get(S).i32(-1).mem(W.I32Store, 2, 4 * HartSlot.RES_OFF);
+          f.get(RD).get(B); toRd();
+        } else {
+          const rmw = ({ [Op.AMOSWAP_W]: 0x41, [Op.AMOADD_W]: 0x1e, [Op.AMOXOR_W]: 0x3a, [Op.AMOAND_W]: 0x2c, [Op.AMOOR_W]: 0x33 } as Record<number, number>)[k];
+          f.get(A); rs2(); f.op(0xfe, rmw, 2, 0).set(B);
+          f.get(S).mem(W.I32Load, 2, 4 * HartSlot.RES_OFF).get(A).op(W.I32Eq).open(W.If, 'if');
+          f.get(S).i32(-1).mem(W.I32Store, 2, 4 * HartSlot.RES_OFF);
+          f.end();
+          f.get(RD).get(B); toRd();
+        }
+        next(); break;
+      }
+      default: slow(); // everything else: system and CSR instructions, AMOMIN/MAX(U), FENCE.I, PAUSE, ILLEGAL
     }
   }
   f.end(); // default: every other instruction

@@ -37,6 +37,11 @@ export const enum HartSlot {
   CODE_MAP = 43,
   /** Word index: the first of the decoded-page frames this slot owns (a list through each frame's link word). */
   FRAMES = 44,
+  /** Word indexes: the LR/SC reservation (RAM byte offset, or -1) and the value LR saw (hart.ts). */
+  RES_OFF = 45,
+  RES_VAL = 46,
+  /** Word index: mstatus (hart.ts; the WebAssembly interpreter's SFENCE.VMA reads TVM). */
+  MSTATUS = 47,
   /** Words of the slot's header that hart.ts views. */
   WORDS = 64,
   /** Byte offsets of the TLBs, each room for 32,768 entries (hart.ts BIG_TLB_SIZE). */
@@ -46,7 +51,9 @@ export const enum HartSlot {
   STORE_OFF = STORE_TAG + 4 * 32768,
   FETCH_TAG = STORE_OFF + 4 * 32768,
   FETCH_OFF = FETCH_TAG + 4 * 32768,
-  BYTES = FETCH_OFF + 4 * 32768,
+  /** Byte offset of the superpage regions (hart.ts `superRegions`, 1,024 bytes). */
+  SUPER = FETCH_OFF + 4 * 32768,
+  BYTES = SUPER + 1024,
 }
 /** Room before the slots: one claim word per slot, then the frame allocator's top (word FRAME_TOP). */
 const CLAIMS_BYTES = 4096;

@@ -161,7 +161,10 @@ export class Hart {
   set mstatus(v: number) { this.hs[HartSlot.MSTATUS] = v; }
   misa = (1 << 30) | (1 << 0) | (1 << 2) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20); // RV32 A C I M S U
   medeleg = 0; mideleg = 0; mie = 0; mip = 0; mtvec = 0; mcounteren = 0; mscratch = 0; mepc = 0; mcause = 0; mtval = 0;
-  stvec = 0; scounteren = 0; sscratch = 0; sepc = 0; scause = 0; stval = 0; satp = 0;
+  stvec = 0; scounteren = 0; sscratch = 0; sepc = 0; scause = 0; stval = 0;
+  /** satp, kept in the slot's SATP word (the WebAssembly interpreter walks page tables). */
+  get satp(): number { return this.hs[HartSlot.SATP]; }
+  set satp(v: number) { this.hs[HartSlot.SATP] = v; }
   menvcfg = 0; senvcfg = 0; mcountinhibit = 0;
   /** minstret and mcycle are instret plus a 64-bit offset (hi, lo words) that CSR writes set, so the guest sees
    *  exact 64-bit counters while `instret` itself only ever counts up. */
@@ -260,6 +263,8 @@ export class Hart {
     this.hs.fill(0);
     this.hs[HartSlot.FRAMES] = frames;
     this.resOff = -1;
+    this.hs[HartSlot.RAM_BASE] = mem.base | 0;
+    this.hs[HartSlot.RAM_SIZE] = mem.size;
     // In the slot, where the WebAssembly interpreter's SFENCE.VMA reads them.
     this.superRegions = this.slot >= 0 ? new Uint8Array(mem.sab, this.slot + HartSlot.SUPER, 1024) : new Uint8Array(1024);
     this.superRegions.fill(0);
@@ -361,8 +366,9 @@ export class Hart {
   /** Between runs: grows the TLB if the data refills since the last check came faster than one per
    *  GROW_INSTR_PER_REFILL instructions (see BIG_TLB_SIZE). */
   private checkTlbSize(): void {
-    const fast = this.instret - this.refillMark < this.refills * GROW_INSTR_PER_REFILL;
+    const fast = this.instret - this.refillMark < (this.refills + this.hs[HartSlot.REFILLS]) * GROW_INSTR_PER_REFILL;
     this.refills = 0;
+    this.hs[HartSlot.REFILLS] = 0;
     this.refillMark = this.instret;
     if (!fast || this.tlbMask === BIG_TLB_SIZE - 1) return;
     this.setTlb(BIG_TLB_SIZE);
@@ -438,7 +444,7 @@ export class Hart {
   /** Runs up to `budget` instructions; returns an Exit code. */
   run(budget: number): number {
     this.runTraps = 0;
-    if (this.refills >= GROW_CHECK_REFILLS) this.checkTlbSize();
+    if (this.refills + this.hs[HartSlot.REFILLS] >= GROW_CHECK_REFILLS) this.checkTlbSize();
     this.checkInterrupts();
     return this.jit !== null ? this.runJit(budget) : this.interp(budget);
   }
@@ -886,6 +892,8 @@ export class Hart {
         return p;
       }
     }
+    // No frame: the WebAssembly interpreter cannot see this page, so it must not fill store TLB entries either.
+    this.hs[HartSlot.NO_FRAMES] = 1;
     return new Int32Array(CODE_PAGE_LENGTH);
   }
 

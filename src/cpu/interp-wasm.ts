@@ -35,8 +35,9 @@ const LOOP_COUNTS = 4096 + 2;
 
 // Locals: the parameters slot, pc, left; then the function's own.
 const S = 0, PC = 1, LEFT = 2, LEFT0 = 3, VPAGE = 4, FR = 5, C = 6, IMM = 7, A = 8, T = 9, CX = 10, FCX = 11, TM = 12,
-  LB = 13, ST = 14, HOT = 15, LST = 16, CMAP = 17, STOP = 18, RD = 19, B = 20;
-const LOCALS = B - LEFT;
+  LB = 13, ST = 14, HOT = 15, LST = 16, CMAP = 17, STOP = 18, RD = 19, B = 20, ACC = 21, DP = 22, PTE = 23, W1 = 24,
+  LVL = 25;
+const LOCALS = LVL - LEFT;
 
 let compiled: WebAssembly.Module | null = null;
 const instances = new WeakMap<WebAssembly.Memory, WasmInterp>();
@@ -61,6 +62,76 @@ export function wasmInterpreter(mem: GuestMemory): WasmInterp | null {
     instances.set(mem.wasm, f);
   }
   return f;
+}
+
+/**
+ * The Sv32 walk of a load (ACC 0) or store (ACC 1) at A that missed the TLB, as hart.ts `translate` does it, for the
+ * common case only: a valid leaf that allows the access, its A (and D) bits already set, in RAM, and for a store not
+ * on a page of decoded code. It fills the TLB entry and runs the instruction again; anything else (faults, A/D
+ * updates, MMIO, M-mode, code pages) goes to JavaScript, which walks again. Linux fences single pages ~130,000
+ * times in a boot, and each fence is followed by misses.
+ */
+function walk(f: Body, slow: () => void): void {
+  const fail = (): void => { f.open(W.If, 'if'); slow(); f.end(); };
+  const ramBase = (): void => { f.get(S).mem(W.I32Load, 2, 4 * HartSlot.RAM_BASE); };
+  const ramSize = (): void => { f.get(S).mem(W.I32Load, 2, 4 * HartSlot.RAM_SIZE); };
+  // Translation on, data privilege below M, decoded pages all in frames.
+  f.get(S).mem(W.I32Load, 2, 4 * HartSlot.SATP).set(W1);
+  f.get(CX).i32(22).op(W.I32ShrU).i32(3).op(W.I32And).op(W.LocalTee).uleb(DP).i32(3).op(W.I32Eq);
+  f.get(W1).i32(0).op(W.I32GeS, W.I32Or).get(S).mem(W.I32Load, 2, 4 * HartSlot.NO_FRAMES).op(W.I32Or); fail();
+  // Level 1: the root table's PTE for A (the table's physical page below 4 GiB, the PTE in RAM).
+  f.get(W1).i32(0x3fffff).op(W.I32And).op(W.LocalTee).uleb(W1).i32(0x100000).op(W.I32GeU); fail();
+  const loadPte = (): void => { // W1 = the PTE's physical address; PTE = the PTE
+    f.get(W1); ramBase(); f.op(W.I32Sub).op(W.LocalTee).uleb(W1); ramSize(); f.i32(4).op(W.I32Sub, W.I32GtU); fail();
+    f.get(W1).op(0xfe, 0x10, 2, 0).op(W.LocalTee).uleb(PTE);
+    // invalid, or writable without readable
+    f.i32(1).op(W.I32And, W.I32Eqz).get(PTE).i32(6).op(W.I32And).i32(4).op(W.I32Eq, W.I32Or); fail();
+  };
+  f.get(W1).i32(12).op(W.I32Shl).get(A).i32(22).op(W.I32ShrU).i32(2).op(W.I32Shl, W.I32Add).set(W1);
+  loadPte();
+  f.i32(1).set(LVL);
+  f.get(PTE).i32(0xa).op(W.I32And, W.I32Eqz).open(W.If, 'if'); // a pointer to the level-0 table
+  f.get(PTE).i32(10).op(W.I32ShrU).op(W.LocalTee).uleb(W1).i32(0x100000).op(W.I32GeU); fail();
+  f.get(W1).i32(12).op(W.I32Shl).get(A).i32(12).op(W.I32ShrU).i32(0x3ff).op(W.I32And).i32(2).op(W.I32Shl, W.I32Add).set(W1);
+  loadPte();
+  f.get(PTE).i32(0xa).op(W.I32And, W.I32Eqz); fail(); // no leaf at level 0
+  f.i32(0).set(LVL);
+  f.end();
+  // Permissions: U pages for S only with SUM, none for U otherwise; loads need R (or X with MXR), stores W.
+  f.get(PTE).i32(16).op(W.I32And).open(W.If, 'if', W.I32);
+  f.get(DP).i32(1).op(W.I32Eq).get(CX).i32(24).op(W.I32ShrU).i32(1).op(W.I32And, W.I32Eqz, W.I32And);
+  f.op(W.Else).get(DP).op(W.I32Eqz).end(); fail();
+  f.get(ACC).open(W.If, 'if', W.I32);
+  f.get(PTE).i32(4).op(W.I32And, W.I32Eqz);
+  f.op(W.Else).get(PTE).i32(2).op(W.I32And, W.I32Eqz).get(CX).i32(25).op(W.I32ShrU).get(PTE).i32(3).op(W.I32ShrU, W.I32And);
+  f.i32(1).op(W.I32And, W.I32Eqz, W.I32And).end(); fail();
+  // A, and D for a store, already set (JavaScript sets them, atomically).
+  f.get(PTE).i32(0x40).get(ACC).i32(7).op(W.I32Shl, W.I32Or).op(W.LocalTee).uleb(B).op(W.I32And).get(B).op(W.I32Ne); fail();
+  // The physical address (below 4 GiB; a superpage aligned), then its RAM offset (else MMIO) in W1.
+  f.get(LVL).open(W.If, 'if');
+  f.get(PTE).i32(10).op(W.I32ShrU).i32(0x3ff).op(W.I32And).get(PTE).i32(20).op(W.I32ShrU).i32(0x400).op(W.I32GeU, W.I32Or); fail();
+  f.get(S).get(A).i32(22).op(W.I32ShrU, W.I32Add).i32(1).mem(W.I32Store8, 0, HartSlot.SUPER); // superRegions
+  f.get(PTE).i32(20).op(W.I32ShrU).i32(22).op(W.I32Shl).get(A).i32(0x3fffff).op(W.I32And, W.I32Or).set(W1);
+  f.op(W.Else);
+  f.get(PTE).i32(10).op(W.I32ShrU).op(W.LocalTee).uleb(W1).i32(0x100000).op(W.I32GeU); fail();
+  f.get(W1).i32(12).op(W.I32Shl).get(A).i32(0xfff).op(W.I32And, W.I32Or).set(W1);
+  f.end();
+  f.get(W1); ramBase(); f.op(W.I32Sub).op(W.LocalTee).uleb(W1); ramSize(); f.op(W.I32GeU); fail();
+  // A store to a page of decoded code takes JavaScript's path (it drops the page), and so does one to the reserved
+  // word (hart.ts storeSlow drops the reservation).
+  f.get(ACC).get(CMAP).get(W1).i32(12).op(W.I32ShrU).i32(2).op(W.I32Shl, W.I32Add).mem(W.I32Load, 2, 0).op(W.I32And); fail();
+  f.get(ACC).get(S).mem(W.I32Load, 2, 4 * HartSlot.RES_OFF).get(W1).i32(-4).op(W.I32And, W.I32Eq, W.I32And); fail();
+  // The TLB entry, and the instruction again.
+  f.get(A).i32(12).op(W.I32ShrU).get(TM).op(W.I32And).i32(2).op(W.I32Shl).get(S).op(W.I32Add).set(T);
+  f.get(ACC).open(W.If, 'if');
+  f.get(T).get(A).i32(12).op(W.I32ShrU).get(CX).op(W.I32Or).mem(W.I32Store, 2, HartSlot.STORE_TAG);
+  f.get(T).get(W1).i32(-4096).op(W.I32And).mem(W.I32Store, 2, HartSlot.STORE_OFF);
+  f.op(W.Else);
+  f.get(T).get(A).i32(12).op(W.I32ShrU).get(CX).op(W.I32Or).mem(W.I32Store, 2, HartSlot.LOAD_TAG);
+  f.get(T).get(W1).i32(-4096).op(W.I32And).mem(W.I32Store, 2, HartSlot.LOAD_OFF);
+  f.end();
+  f.get(S).get(S).mem(W.I32Load, 2, 4 * HartSlot.REFILLS).i32(1).op(W.I32Add).mem(W.I32Store, 2, 4 * HartSlot.REFILLS);
+  f.get(LEFT).i32(1).op(W.I32Add).set(LEFT).br('top');
 }
 
 function body(): Body {
@@ -120,6 +191,7 @@ function body(): Body {
   };
 
   const NOPS = Op.COUNT;
+  f.open(W.Block, 'walk');
   f.open(W.Block, 'default');
   for (let k = NOPS - 1; k >= 0; k--) f.open(W.Block, `op${k}`);
   f.get(C).i32(0xff).op(W.I32And).op(W.BrTable).uleb(NOPS);
@@ -182,8 +254,11 @@ function body(): Body {
         f.i32(12).op(W.I32ShrU).get(TM).op(W.I32And).i32(2).op(W.I32Shl).get(S).op(W.I32Add).set(T);
         f.get(T).mem(W.I32Load, 2, store ? HartSlot.STORE_TAG : HartSlot.LOAD_TAG);
         f.get(A).i32(12).op(W.I32ShrU).get(CX).op(W.I32Or, W.I32Ne);
-        if (size > 1) f.get(A).i32(size - 1).op(W.I32And, W.I32Or);
-        f.open(W.If, 'if'); slow(); f.end();
+        f.open(W.If, 'if');
+        // A TLB miss of an aligned access: the page walk below; misaligned: JavaScript.
+        if (size > 1) { f.get(A).i32(size - 1).op(W.I32And).open(W.If, 'if'); slow(); f.end(); }
+        f.i32(store ? 1 : 0).set(ACC).br('walk');
+        f.end();
         if (!store) f.get(RD);
         f.get(T).mem(W.I32Load, 2, store ? HartSlot.STORE_OFF : HartSlot.LOAD_OFF);
         f.get(A).i32(4095).op(W.I32And, W.I32Add);
@@ -251,6 +326,8 @@ function body(): Body {
   }
   f.end(); // default: every other instruction
   slow();
+  f.end(); // walk
+  walk(f, slow);
   f.end().end(); // top, exit
   const slotStore = (w: number, from: number): void => { f.get(S).get(from).mem(W.I32Store, 2, 4 * w); };
   slotStore(HartSlot.JIT_LEFT, LEFT); slotStore(HartSlot.STOP, STOP); slotStore(HartSlot.LAST_BACK, LB); slotStore(HartSlot.STREAK, ST);

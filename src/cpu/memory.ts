@@ -42,6 +42,14 @@ export const enum HartSlot {
   RES_VAL = 46,
   /** Word index: mstatus (hart.ts; the WebAssembly interpreter's SFENCE.VMA reads TVM). */
   MSTATUS = 47,
+  /** Word indexes: satp; TLB refills made by the WebAssembly interpreter's page walks (hart.ts adds them up);
+   *  1 once a decoded page had no frame (then that interpreter leaves stores that miss to JavaScript); RAM's
+   *  guest-physical base and size. */
+  SATP = 48,
+  REFILLS = 49,
+  NO_FRAMES = 50,
+  RAM_BASE = 51,
+  RAM_SIZE = 52,
   /** Words of the slot's header that hart.ts views. */
   WORDS = 64,
   /** Byte offsets of the TLBs, each room for 32,768 entries (hart.ts BIG_TLB_SIZE). */

@@ -4,16 +4,18 @@
  * so the threaded and the deterministic executors run exactly the same code.
  *
  * Performance notes (the interpreter is also the reference for the translator):
- *  - instructions are pre-decoded once per physical code page into an Int32Array of [word, imm] pairs;
+ *  - instructions are pre-decoded once per physical code page into an Int32Array of [word, imm] pairs (a view of
+ *    a frame in guest memory when the hart has a slot there);
  *  - loads/stores go through direct-mapped TLBs holding the RAM byte offset of each virtual page, so the
  *    common case is one compare and one typed-array access; MMIO, faults and misses take the slow path. Tags
  *    carry the translation context (privilege, SUM, MXR, MPRV), so traps and mode switches flush nothing, and
  *    SFENCE.VMA of one address drops one page;
  *  - pages holding decoded code are never entered in the store TLB, so a store to code takes the slow path
  *    and invalidates the decoded page (self-modifying code works; FENCE.I drops every decoded page);
- *  - with engine 'jit' (the default; HARTVISOR_ENGINE=interp turns it off) hot loops are translated to JavaScript (jit.ts); `run` then alternates
- *    between translated regions and this interpreter, which stays the reference for everything else and runs
- *    every slow path, trap and system instruction.
+ *  - with engine 'jit' (the default; HARTVISOR_ENGINE=interp turns it off) hot loops are translated (jit.ts, to
+ *    WebAssembly or JavaScript), and the rest runs first in the interpreter in WebAssembly (interp-wasm.ts, over
+ *    decoded pages kept in frames of guest memory), which stops for `step` in front of what it does not do; `interp`
+ *    stays the reference (engine 'interp') and the fallback of a hart without a slot in guest memory.
  */
 import { GuestMemory, HartSlot, PAGE_SIZE } from './memory.js';
 import { Stop, WasmInterp, wasmInterpreter } from './interp-wasm.js';

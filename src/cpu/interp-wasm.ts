@@ -16,7 +16,7 @@
  */
 import { Op } from './decode.js';
 import { GuestMemory, HartSlot } from './memory.js';
-import { Body, W, moduleBytes } from './wasm-emit.js';
+import { Body, W, divRem, moduleBytes } from './wasm-emit.js';
 
 /** Why `run` returned (the slot's STOP word). */
 export const enum Stop {
@@ -222,19 +222,8 @@ function body(): Body {
         f.op(W.I64Mul, W.I64Const, 32, k === Op.MULHU ? W.I64ShrU : W.I64ShrS, W.I32WrapI64);
         toRd(); next(); break;
       case Op.DIV: case Op.DIVU: case Op.REM: case Op.REMU: {
-        const rem = k === Op.REM || k === Op.REMU, signed = k === Op.DIV || k === Op.REM;
         rs1(); f.set(A); rs2(); f.set(B); f.get(RD);
-        // b = 0: -1 (DIV, DIVU) or a (REM, REMU); -2^31 / -1: -2^31 (DIV); wasm's rem_s gives 0 there itself.
-        f.get(B).op(W.I32Eqz).open(W.If, 'if', W.I32);
-        if (rem) f.get(A); else f.i32(-1);
-        f.op(W.Else);
-        if (k === Op.DIV) {
-          f.get(A).i32(-2147483648).op(W.I32Eq).get(B).i32(-1).op(W.I32Eq, W.I32And).open(W.If, 'if', W.I32);
-          f.get(A).op(W.Else).get(A).get(B).op(W.I32DivS).end();
-        } else {
-          f.get(A).get(B).op(rem ? (signed ? W.I32RemS : W.I32RemU) : W.I32DivU);
-        }
-        f.end(); toRd(); next(); break;
+        divRem(f, k, A, B); toRd(); next(); break;
       }
       case Op.AUIPC: f.get(RD).get(PC).get(IMM).op(W.I32Add); toRd(); next(); break;
       case Op.JAL:

@@ -15,7 +15,7 @@
  */
 import { Op } from './decode.js';
 import { HartSlot } from './memory.js';
-import { Body, W, moduleBytes } from './wasm-emit.js';
+import { Body, W, divRem, moduleBytes } from './wasm-emit.js';
 import type { Region, RegionFn, Run } from './jit.js';
 import { Kind, registers, segments, writes } from './jit.js';
 
@@ -129,19 +129,8 @@ function segment(f: Body, run: Run, k0: number, k1: number, idx: number, map: In
         break;
       case Op.DIV: case Op.DIVU: case Op.REM: case Op.REMU: {
         if (w < 0) break;
-        const rem = op === Op.REM || op === Op.REMU, signed = op === Op.DIV || op === Op.REM;
         reg(rs1); f.set(A); reg(rs2); f.set(B);
-        // b = 0: -1 (DIV, DIVU) or a (REM, REMU); -2^31 / -1: -2^31 (DIV); wasm's rem_s gives 0 there itself.
-        f.get(B).op(W.I32Eqz).open(W.If, 'if', W.I32);
-        if (rem) f.get(A); else f.i32(-1);
-        f.op(W.Else);
-        if (op === Op.DIV) {
-          f.get(A).i32(-2147483648).op(W.I32Eq).get(B).i32(-1).op(W.I32Eq, W.I32And).open(W.If, 'if', W.I32);
-          f.get(A).op(W.Else).get(A).get(B).op(W.I32DivS).end();
-        } else {
-          f.get(A).get(B).op(rem ? (signed ? W.I32RemS : W.I32RemU) : W.I32DivU);
-        }
-        f.end().set(X0 + rd);
+        divRem(f, op, A, B); f.set(X0 + rd);
         break;
       }
       case Op.AUIPC: if (w >= 0) f.get(PC0).i32(it.off + imm).op(W.I32Add).set(X0 + rd); break;

@@ -72,7 +72,7 @@ const WASM_PAGE = 65536;
  * (hart.ts CODE_PAGE_LENGTH words). Frames are carved from the memory above the code maps, which grows on demand up
  * to FRAME_PAGES more WebAssembly pages.
  */
-export const FRAME_WORDS = 2 + 6146;
+const FRAME_WORDS = 2 + 6146;
 const FRAME_BYTES = FRAME_WORDS * 4;
 const FRAME_PAGES = 16384;
 const GROW_PAGES = 64;

@@ -2,6 +2,7 @@
  * A small WebAssembly emitter shared by the translator's back end (jit-wasm.ts) and the interpreter in WebAssembly
  * (interp-wasm.ts): opcodes, a function body with named labels, and a one-function module over the guest memory.
  */
+import { Op } from './decode.js';
 
 export const enum W {
   Unreachable = 0x00, Block = 0x02, Loop = 0x03, If = 0x04, Else = 0x05, End = 0x0b, Br = 0x0c, BrIf = 0x0d, BrTable = 0x0e,
@@ -46,6 +47,22 @@ export class Body {
     return this.labels.length - 1 - k;
   }
   br(label: string): this { return this.op(W.Br).uleb(this.depth(label)); }
+}
+
+/** RV32 DIV, DIVU, REM or REMU (`op`) of locals `a` and `b`, its result left on the stack. */
+export function divRem(f: Body, op: number, a: number, b: number): void {
+  const rem = op === Op.REM || op === Op.REMU, signed = op === Op.DIV || op === Op.REM;
+  // b = 0: -1 (DIV, DIVU) or a (REM, REMU); -2^31 / -1: -2^31 (DIV); wasm's rem_s gives 0 there itself.
+  f.get(b).op(W.I32Eqz).open(W.If, 'if', W.I32);
+  if (rem) f.get(a); else f.i32(-1);
+  f.op(W.Else);
+  if (op === Op.DIV) {
+    f.get(a).i32(-2147483648).op(W.I32Eq).get(b).i32(-1).op(W.I32Eq, W.I32And).open(W.If, 'if', W.I32);
+    f.get(a).op(W.Else).get(a).get(b).op(W.I32DivS).end();
+  } else {
+    f.get(a).get(b).op(rem ? (signed ? W.I32RemS : W.I32RemU) : W.I32DivU);
+  }
+  f.end();
 }
 
 /** A module importing a shared memory "e"."m" and exporting `f: (i32 x params) -> i32` with this body and `locals`

@@ -37,6 +37,8 @@ export class ThreadedExecutor implements Executor {
   /** The first spare has booted (the others boot only then). */
   private firstReady = false;
   private live = 0;
+  /** Hand-overs of a thread to a vCPU so far (Spare.TOKEN). */
+  private handOvers = 0;
   /** The host has destroyed a vCPU (see refill). */
   private hostDestroyed = false;
   private refillTimer: NodeJS.Timeout | undefined;
@@ -144,7 +146,9 @@ export class ThreadedExecutor implements Executor {
     this.lift(sp);
     this.hostWaitsFor(sp, HostWait.CREATE);
     // ORDER: the id is stored before the state that hands it over; the notify wakes the sleeping spare at once.
+    const token = ++this.handOvers;
     Atomics.store(sp.ctl, Spare.ID, id);
+    Atomics.store(sp.ctl, Spare.TOKEN, token);
     Atomics.store(sp.ctl, Spare.STATE, SpareState.ASSIGNED);
     Atomics.notify(sp.ctl, Spare.STATE);
     this.lastCreate = performance.now();
@@ -161,7 +165,9 @@ export class ThreadedExecutor implements Executor {
     if (waitLeft.async) void waitLeft.value.then(() => leftResolve()); else leftResolve();
     this.exiting.add(exited);
     void exited.then(() => this.exiting.delete(exited));
-    const onMessage = (m: { type: string; id?: number; message?: string }): void => {
+    const onMessage = (m: { type: string; id?: number; message?: string; token: number }): void => {
+      // A thread reused for this vCPU (unpark) may deliver messages about its previous vCPU only now.
+      if (m.token !== token) return;
       switch (m.type) {
         case 'start-request': this.listener({ kind: 'start-request', id: m.id! }); break;
         // Only while this thread still runs the vCPU: once removed (the owner may destroy a stopped vCPU before this

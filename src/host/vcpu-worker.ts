@@ -83,7 +83,7 @@ const runVcpu = (function runVcpu({ id, destroyOnStop, sched }: Assign): boolean
     requestStart: (target) => {
       // A present vCPU only needs a wake-up; an absent one is created by the owner.
       if ((Atomics.load(slots, target * Slot.STRIDE + Slot.GEN) & 1) === 1) wakeVcpu(slots, ctl, target);
-      port.postMessage({ type: 'start-request', id: target });
+      post({ type: 'start-request', id: target });
     },
     wake: (target) => wakeVcpu(slots, ctl, target),
     waitAck: (target, ackBefore) => {
@@ -95,8 +95,8 @@ const runVcpu = (function runVcpu({ id, destroyOnStop, sched }: Assign): boolean
         Atomics.wait(slots, i, ackBefore, 1);
       }
     },
-    notifyOwner: () => { Atomics.add(ctl, Ctl.DOORBELL, 1); Atomics.notify(ctl, Ctl.DOORBELL); port.postMessage({ type: 'shutdown' }); },
-    warn: (message) => port.postMessage({ type: 'warn', message }),
+    notifyOwner: () => { Atomics.add(ctl, Ctl.DOORBELL, 1); Atomics.notify(ctl, Ctl.DOORBELL); post({ type: 'shutdown' }); },
+    warn: (message) => post({ type: 'warn', message }),
     hotplug: new HotplugQueue(buffers.hotplug),
     ...(sched.engine ? { engine: sched.engine } : {}),
     yieldTo: (_self, target) => (sched.directedYield === 'pv' ? (giveCpu(target) > 0 ? 1 : 0) : 0),
@@ -234,7 +234,7 @@ const runVcpu = (function runVcpu({ id, destroyOnStop, sched }: Assign): boolean
         // from us for milliseconds, and the owner (a hot-remove) waits for the stop.
         setRun(RunState.STOPPED);
         core.completeStop();
-        port.postMessage({ type: 'stopped', id });
+        post({ type: 'stopped', id });
         releaseCpu();
         // With destroy-on-stop this vCPU is finished: the thread leaves now rather than sleep until the owner's EXIT
         // wakes it (one thread hand-off less on a hot-remove's path). Otherwise the vCPU parks until started again.
@@ -276,6 +276,11 @@ function primeVcpuPath(engine: Engine): void {
 }
 
 const port = parentPort!;
+/** The current hand-over (Spare.TOKEN), which every message carries. */
+let token = 0;
+function post(m: { type: string; id?: number; message?: string }): void {
+  port.postMessage({ ...m, token });
+}
 const data = workerData as { buffers: MachineBuffers; spare: SharedArrayBuffer; destroyOnStop: boolean; sched: WorkerSched; bootLow: boolean };
 const buffers = data.buffers;
 const spare = new Int32Array(data.spare);
@@ -305,13 +310,14 @@ for (;;) {
   while (Atomics.load(spare, Spare.STATE) === SpareState.IDLE) Atomics.wait(spare, Spare.STATE, SpareState.IDLE, 1000);
   if (Atomics.load(spare, Spare.STATE) !== SpareState.ASSIGNED) break;
   const id = Atomics.load(spare, Spare.ID);
+  token = Atomics.load(spare, Spare.TOKEN);
   // The owner lifts us before the hand-over when it knows our thread id; this covers a hand-over during boot.
   if (data.bootLow) setThreadNice(tid, data.sched.niceBase);
   let parks = false;
   try {
     parks = runVcpu({ id, destroyOnStop: data.destroyOnStop, sched: data.sched });
   } catch (e) {
-    port.postMessage({ type: 'error', message: `vCPU ${id} thread failed: ${(e as Error).stack ?? e}` });
+    post({ type: 'error', message: `vCPU ${id} thread failed: ${(e as Error).stack ?? e}` });
   }
   // The thread tears itself down at the hypervisor's priority, not behind the guests' threads. The owner lifts a
   // thread it destroys, but one whose hart stopped (destroy-on-stop) leaves before the owner hears of it. A parked

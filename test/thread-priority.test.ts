@@ -7,12 +7,14 @@ import { strict as assert } from 'node:assert';
 import { getPriority } from 'node:os';
 import { describe, it } from 'node:test';
 import type { ThreadedExecutor } from '../src/host/threads.js';
-import { canRaiseTo, currentThreadId, processNice, setThreadNice } from '../src/host/thread-priority.js';
+import { canRaiseTo, currentThreadId, processNice, processThreadIds, setThreadNice } from '../src/host/thread-priority.js';
 import { createVm } from '../src/hv/vm.js';
 import { HvError } from '../src/hv/errors.js';
 import { counterAddr, loadGuest, waitFor } from './helpers/guest.js';
 
 const linux = currentThreadId() > 0;
+/** Node's own threads, before any VM (this file's imports loaded thread-priority.ts on the main thread). */
+const nodeThreads = processThreadIds().filter((t) => t !== process.pid);
 const quiet = { onOutput: () => {}, onWarn: () => {} };
 
 async function niceOf(tid: number, want: number, ms = 2000): Promise<number> {
@@ -57,6 +59,21 @@ describe('vCPU thread priorities', { skip: linux ? false : 'needs Linux thread i
     assert.equal(await niceOf(tid, base + 7), base + 7);
     ex.boost(0);
     assert.equal(getPriority(tid), base, 'vCPU 0 can still be lifted');
+  });
+
+  it("a threaded VM drops Node's own threads (V8's compiler and GC helpers) to nice 19, and no vCPU thread with them", async () => {
+    assert.ok(nodeThreads.length > 0, 'Node runs helper threads');
+    await using vm = await createVm({ memoryMiB: 1, maxVcpus: 1, executor: 'threads', vcpuNice: 3, ...quiet });
+    const g = loadGuest(vm.mem);
+    (await vm.createVcpu(0)).start(g.counter, counterAddr(0));
+    await waitFor(() => vm.mem.readU32(counterAddr(0)) > 0, 5000, "vCPU 0 counting");
+    const alive = nodeThreads.filter((t) => processThreadIds().includes(t));
+    assert.ok(alive.length > 0);
+    for (const t of alive) assert.equal(getPriority(t), 19, `Node thread ${t}`);
+    const tid = (vm.executor as ThreadedExecutor).threadId(0);
+    assert.ok(!nodeThreads.includes(tid));
+    assert.equal(await niceOf(tid, processNice() + 3), processNice() + 3, 'the vCPU thread keeps its own priority');
+    assert.equal(getPriority(currentThreadId()), processNice(), 'and the owner its own');
   });
 
   it('setting the nice value of a thread that has ended is not a failure (ESRCH), unlike a lack of privilege', () => {

@@ -10,7 +10,7 @@ import { Executor, ExecutorListener } from './executor.js';
 import { Boost, Ctl, Req, Slot, Spare, SpareState, VmState } from './layout.js';
 import { MachineBuffers } from './machine.js';
 import type { WorkerSched } from './vcpu-worker.js';
-import { HostWait, canRaiseTo, processNice, releaseHostYield, requestHostYield, setThreadNice } from './thread-priority.js';
+import { HostWait, canRaiseTo, lowerNodeThreads, processNice, releaseHostYield, requestHostYield, setThreadNice } from './thread-priority.js';
 
 const WORKER_URL = new URL('./vcpu-worker.js', import.meta.url);
 /** How long a vCPU thread gets to leave on its own before it is terminated. */
@@ -66,6 +66,7 @@ export class ThreadedExecutor implements Executor {
     this.slots = new Int32Array(buffers.slots);
     this.ctlWords = new Int32Array(buffers.ctl);
     this.maxSpares = opts.spares ?? 1;
+    lowerNodeThreads();
     this.refill();
   }
 

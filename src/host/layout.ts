@@ -132,10 +132,10 @@ export function allocStats(maxVcpus: number): SharedArrayBuffer {
  * A worker thread's own control words (one small buffer per thread, shared with the owner). TID: its kernel
  * thread id (0 if unknown); BOOST: 1 while the owner has lifted its OS priority (thread-priority.ts); READY: 1 once
  * it has booted (and warmed up), which lets the owner boot the next spare; HOST_WAITS: why the owner holds a count
- * in Ctl.HOST_YIELD for this thread (HostWait in thread-priority.ts), 0 when it holds none.
+ * in Ctl.HOST_YIELD for this thread (HostWait in thread-priority.ts), 0 when it holds none; TOKEN: the number of
+ * the current hand-over, which the thread's messages carry (a thread reused for another vCPU may still have
+ * messages about its previous one in flight).
  */
-/** Spare.TOKEN: the number of the current hand-over, which the thread's messages carry: a thread reused for another
- *  vCPU may still have messages about its previous one in flight. */
 export const enum Spare { STATE = 0, ID = 1, TID = 2, BOOST = 3, READY = 4, HOST_WAITS = 5, TOKEN = 6, WORDS = 7 }
 /** Spare.BOOST: lifted for about one time slice, or held until the owner lets go (then one more slice). */
 export const enum Boost { NONE = 0, SLICE = 1, HELD = 2 }

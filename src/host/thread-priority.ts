@@ -51,7 +51,7 @@ const nodeThreads = isMainThread ? processThreadIds().filter((t) => t !== proces
 
 /**
  * Drops Node's own threads to the lowest priority. V8 optimizes every isolate's hot JavaScript on them, at the
- * process's priority, so they took a core from vCPU threads (`vcpuNice` lower) for milliseconds at a time, often
+ * process's priority, so they took a core from vCPU threads (then 10 nice steps lower) for milliseconds at a time, often
  * from one that held a guest spinlock while its peers spun on it: lock-holder preemption by the host's own compiler
  * (a 4-vCPU Linux boot executed twice as many PAUSEs, and took ~10% longer). At nice 19 they get the idle cores.
  */

@@ -162,7 +162,12 @@ export class Hart {
   get mstatus(): number { return this.hs[HartSlot.MSTATUS]; }
   set mstatus(v: number) { this.hs[HartSlot.MSTATUS] = v; }
   misa = (1 << 30) | (1 << 0) | (1 << 2) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20); // RV32 A C I M S U
-  medeleg = 0; mideleg = 0; mie = 0; mip = 0; mtvec = 0; mcounteren = 0; mscratch = 0; mepc = 0; mcause = 0; mtval = 0;
+  /** mip and mie, kept in the slot's MIP and MIE words. */
+  get mip(): number { return this.hs[HartSlot.MIP]; }
+  set mip(v: number) { this.hs[HartSlot.MIP] = v; }
+  get mie(): number { return this.hs[HartSlot.MIE]; }
+  set mie(v: number) { this.hs[HartSlot.MIE] = v; }
+  medeleg = 0; mideleg = 0; mtvec = 0; mcounteren = 0; mscratch = 0; mepc = 0; mcause = 0; mtval = 0;
   stvec = 0; scounteren = 0; sscratch = 0; sepc = 0; scause = 0; stval = 0;
   /** satp, kept in the slot's SATP word (the WebAssembly interpreter walks page tables). */
   get satp(): number { return this.hs[HartSlot.SATP]; }

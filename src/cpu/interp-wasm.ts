@@ -3,7 +3,8 @@
  * (decode.ts) from the hart's decoded-page frames in guest memory, with registers, TLBs and code map in the hart's
  * slot (memory.ts). It does what hart.ts `interp` does for the common instructions (integer, multiply, branches,
  * jumps, loads and stores that hit the TLB) and stops in front of anything else, which the JavaScript interpreter
- * then runs: system, CSR and atomic instructions, TLB misses, MMIO, misaligned accesses, pages not decoded yet.
+ * then runs: system and CSR instructions (but for sstatus's SIE), TLB misses, MMIO, misaligned accesses, pages not
+ * decoded yet.
  *
  * Why: JavaScript's interpreter must be optimized by V8 in each vCPU thread's isolate, after it has run slowly for a
  * while, and deoptimizes on paths it has not seen; a WebAssembly module with the same bytes is compiled once per
@@ -14,6 +15,7 @@
  * it counts has retired. Like `interp`, it stops in front of a translated entry point unless that is its first
  * instruction, and after a taken backward branch that makes a loop head hot (the same counts in the same frames).
  */
+import { Csr, Mstatus, Priv, SSTATUS_MASK } from './csr.js';
 import { Op } from './decode.js';
 import { GuestMemory, HartSlot } from './memory.js';
 import { Body, W, divRem, moduleBytes } from './wasm-emit.js';
@@ -310,7 +312,35 @@ function body(): Body {
         }
         next(); break;
       }
-      default: slow(); // everything else: system and CSR instructions, AMOMIN/MAX(U), FENCE.I, PAUSE, ILLEGAL
+      case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI: {
+        // sstatus in S-mode, when the write changes no bit but SIE and leaves no interrupt pending and enabled, as
+        // hart.ts does it; anything else goes to JavaScript (other CSRs; SUM and MXR change the TLB contexts; an
+        // interrupt to take). Linux clears and restores SIE around every spinlock it takes with interrupts saved:
+        // 4-vCPU boot, ~40% of the instructions this interpreter left to JavaScript.
+        const kind = k >= Op.CSRRWI ? k - 3 : k;
+        f.get(IMM).i32(Csr.SSTATUS).op(W.I32Ne).get(FCX).i32(20).op(W.I32ShrU).i32(Priv.S).op(W.I32Ne, W.I32Or);
+        f.open(W.If, 'if'); slow(); f.end();
+        f.get(S).mem(W.I32Load, 2, 4 * HartSlot.MSTATUS).set(A); // mstatus
+        if (k >= Op.CSRRWI) f.get(C).i32(14).op(W.I32ShrU).i32(31).op(W.I32And).set(B); // uimm
+        else { rs1(); f.set(B); }
+        // T = the sstatus written; then the sstatus bits that change.
+        if (kind === Op.CSRRW) f.get(B);
+        else if (kind === Op.CSRRS) f.get(A).i32(SSTATUS_MASK).op(W.I32And).get(B).op(W.I32Or);
+        else f.get(A).get(B).i32(-1).op(W.I32Xor, W.I32And);
+        f.get(A).op(W.I32Xor).i32(SSTATUS_MASK).op(W.I32And).op(W.LocalTee).uleb(T);
+        f.i32(~Mstatus.SIE).op(W.I32And).open(W.If, 'if'); slow(); f.end();
+        f.get(A).get(T).op(W.I32Xor).set(T); // the new mstatus
+        f.get(T).i32(Mstatus.SIE).op(W.I32And).open(W.If, 'if');
+        f.get(S).mem(W.I32Load, 2, 4 * HartSlot.MIP).get(S).mem(W.I32Load, 2, 4 * HartSlot.MIE).op(W.I32And).open(W.If, 'if'); slow(); f.end();
+        f.end();
+        f.get(S).get(T).mem(W.I32Store, 2, 4 * HartSlot.MSTATUS);
+        // The old value to rd (x0 is not the sink for CSR instructions, decode.ts).
+        f.get(C).i32(8).op(W.I32ShrU).i32(63).op(W.I32And).open(W.If, 'if');
+        f.get(RD).get(A).i32(SSTATUS_MASK).op(W.I32And); toRd();
+        f.end();
+        next(); break;
+      }
+      default: slow(); // everything else: other system instructions, AMOMIN/MAX(U), FENCE.I, PAUSE, ILLEGAL
     }
   }
   f.end(); // default: every other instruction

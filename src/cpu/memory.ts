@@ -50,6 +50,9 @@ export const enum HartSlot {
   NO_FRAMES = 50,
   RAM_BASE = 51,
   RAM_SIZE = 52,
+  /** Word indexes: mip and mie (hart.ts; the WebAssembly interpreter's sstatus writes check them). */
+  MIP = 53,
+  MIE = 54,
   /** Words of the slot's header that hart.ts views. */
   WORDS = 64,
   /** Byte offsets of the TLBs, each room for 32,768 entries (hart.ts BIG_TLB_SIZE). */

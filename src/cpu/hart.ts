@@ -18,7 +18,7 @@
  *    stays the reference (engine 'interp') and the fallback of a hart without a slot in guest memory.
  */
 import { GuestMemory, HartSlot, PAGE_SIZE } from './memory.js';
-import { Stop, WasmInterp, wasmInterpreter } from './interp-wasm.js';
+import { Stop, WasmInterp, setTimeSource, wasmInterpreter } from './interp-wasm.js';
 import { Decoded, Op, decode16, decode32 } from './decode.js';
 import { mulh, mulhsu, mulhu } from './alu.js';
 import { Engine, JitStats, MIN_RUN, PROBE_CALLS, Translator, defaultBackEnd, defaultEngine, defaultJitThreshold, defaultWasmInterp } from './jit.js';
@@ -168,7 +168,16 @@ export class Hart {
   get mie(): number { return this.hs[HartSlot.MIE]; }
   set mie(v: number) { this.hs[HartSlot.MIE] = v; }
   medeleg = 0; mideleg = 0; mtvec = 0; mcounteren = 0; mscratch = 0; mepc = 0; mcause = 0; mtval = 0;
-  stvec = 0; scounteren = 0; sscratch = 0; sepc = 0; scause = 0; stval = 0;
+  stvec = 0; scounteren = 0;
+  /** sscratch, sepc, scause and stval, kept in the slot (the WebAssembly interpreter reads and writes them). */
+  get sscratch(): number { return this.hs[HartSlot.SSCRATCH]; }
+  set sscratch(v: number) { this.hs[HartSlot.SSCRATCH] = v; }
+  get sepc(): number { return this.hs[HartSlot.SEPC]; }
+  set sepc(v: number) { this.hs[HartSlot.SEPC] = v; }
+  get scause(): number { return this.hs[HartSlot.SCAUSE]; }
+  set scause(v: number) { this.hs[HartSlot.SCAUSE] = v; }
+  get stval(): number { return this.hs[HartSlot.STVAL]; }
+  set stval(v: number) { this.hs[HartSlot.STVAL] = v; }
   /** satp, kept in the slot's SATP word (the WebAssembly interpreter walks page tables). */
   get satp(): number { return this.hs[HartSlot.SATP]; }
   set satp(v: number) { this.hs[HartSlot.SATP] = v; }
@@ -288,6 +297,7 @@ export class Hart {
     if (this.engine === 'jit' && this.slot >= 0 && (opts.wasmInterp ?? defaultWasmInterp())) {
       this.wasmInterp = wasmInterpreter(mem);
       if (this.wasmInterp !== null) {
+        setTimeSource(mem, this.slot, this);
         const map = mem.codeMapOf(this.slot);
         this.codeMap = mem.view(map, mem.size / PAGE_SIZE).fill(0);
         this.hs[HartSlot.CODE_MAP] = map;
@@ -313,6 +323,7 @@ export class Hart {
   dispose(): void {
     if (this.slot < 0 || this.disposed) return;
     this.disposed = true;
+    if (this.wasmInterp !== null) setTimeSource(this.mem, this.slot, null);
     slotRelease.unregister(this);
     this.mem.releaseHartSlot(this.slot);
   }
@@ -1247,6 +1258,23 @@ export class Hart {
       return t;
     }
     return this.timeScale === 0 ? this.time : Math.floor(this.time + (this.instret - this.timeInstret) * this.timeScale);
+  }
+
+  /**
+   * A read of the time CSR for the WebAssembly interpreter (interp-wasm.ts): 1 with the time in the slot's TIME_LO
+   * and TIME_HI words, or 0 when JavaScript must run the instruction: no live clock, the counter not enabled for
+   * this mode, or a read that raises the timer interrupt (JavaScript then takes it).
+   */
+  wasmTime(): number {
+    if (this.clock === null) return 0;
+    if (this.priv < Priv.M && (this.mcounteren & 2) === 0) return 0;
+    if (this.priv === Priv.U && (this.scounteren & 2) === 0) return 0;
+    const t = this.clock();
+    if (t >= this.timerCmp && (this.mip & (1 << Irq.STI)) === 0) return 0;
+    this.timeSeen = t;
+    this.hs[HartSlot.TIME_LO] = t % 0x100000000 | 0;
+    this.hs[HartSlot.TIME_HI] = Math.floor(t / 0x100000000) | 0;
+    return 1;
   }
 
   /** Reads a CSR; undefined if it does not exist. */

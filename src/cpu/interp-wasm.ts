@@ -47,7 +47,22 @@ const instances = new WeakMap<WebAssembly.Memory, WasmInterp>();
 /** The interpreter's compiled module, made once per thread, or taken from another thread (`adoptWasmInterpreter`):
  *  a vCPU thread then neither generates nor compiles it. */
 export function wasmInterpreterModule(): WebAssembly.Module {
-  return compiled ??= new WebAssembly.Module(moduleBytes(3, LOCALS, body()));
+  return compiled ??= new WebAssembly.Module(moduleBytes(3, LOCALS, body(), 't'));
+}
+
+/**
+ * Reads of the time CSR: the interpreter calls "e"."t"(slot), which asks the hart of that slot of its memory
+ * (hart.ts `wasmTime`) to leave the time in the slot's TIME_LO/TIME_HI words (1), or to have JavaScript run the
+ * read (0). Held weakly: a hart that is dropped undisposed still gives its slot back (hart.ts slotRelease).
+ */
+type TimeSource = { wasmTime(): number };
+const timeSources = new WeakMap<WebAssembly.Memory, Map<number, WeakRef<TimeSource>>>();
+
+/** Makes `h` the source of time CSR reads for `slot` of `mem` (null: none). */
+export function setTimeSource(mem: GuestMemory, slot: number, h: TimeSource | null): void {
+  const m = mem.wasm === null ? undefined : timeSources.get(mem.wasm);
+  if (m === undefined) return;
+  if (h === null) m.delete(slot); else m.set(slot, new WeakRef(h));
 }
 
 /** Uses a module that `wasmInterpreterModule` made in another thread (a WebAssembly.Module is shared, not copied). */
@@ -60,7 +75,10 @@ export function wasmInterpreter(mem: GuestMemory): WasmInterp | null {
   if (mem.wasm === null) return null;
   let f = instances.get(mem.wasm);
   if (f === undefined) {
-    f = new WebAssembly.Instance(wasmInterpreterModule(), { e: { m: mem.wasm } }).exports.f as WasmInterp;
+    const sources = new Map<number, WeakRef<TimeSource>>();
+    timeSources.set(mem.wasm, sources);
+    const t = (slot: number): number => sources.get(slot)?.deref()?.wasmTime() ?? 0;
+    f = new WebAssembly.Instance(wasmInterpreterModule(), { e: { m: mem.wasm, t } }).exports.f as WasmInterp;
     instances.set(mem.wasm, f);
   }
   return f;
@@ -313,16 +331,52 @@ function body(): Body {
         next(); break;
       }
       case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI: {
-        // sstatus in S-mode, when the write changes no bit but SIE and leaves no interrupt pending and enabled, as
-        // hart.ts does it; anything else goes to JavaScript (other CSRs; SUM and MXR change the TLB contexts; an
-        // interrupt to take). Linux clears and restores SIE around every spinlock it takes with interrupts saved:
-        // 4-vCPU boot, ~40% of the instructions this interpreter left to JavaScript.
+        // In S-mode, the CSRs Linux uses most, as hart.ts does them; anything else goes to JavaScript. No write here
+        // can let an interrupt in (JavaScript takes those), and none changes a TLB context. A 4-vCPU boot left
+        // ~270,000 instructions to JavaScript, 40% of them sstatus writes (SIE cleared and restored around every
+        // spinlock taken with interrupts saved), 8% reads of time, 5% the trap CSRs.
         const kind = k >= Op.CSRRWI ? k - 3 : k;
-        f.get(IMM).i32(Csr.SSTATUS).op(W.I32Ne).get(FCX).i32(20).op(W.I32ShrU).i32(Priv.S).op(W.I32Ne, W.I32Or);
-        f.open(W.If, 'if'); slow(); f.end();
+        const source = (): void => {
+          if (k >= Op.CSRRWI) f.get(C).i32(14).op(W.I32ShrU).i32(31).op(W.I32And).set(B); // uimm
+          else { rs1(); f.set(B); }
+        };
+        const oldToRd = (old: () => void): void => {
+          // (x0 is not the sink for CSR instructions, decode.ts)
+          f.get(C).i32(8).op(W.I32ShrU).i32(63).op(W.I32And).open(W.If, 'if');
+          f.get(RD); old(); toRd();
+          f.end();
+        };
+        f.get(FCX).i32(20).op(W.I32ShrU).i32(Priv.S).op(W.I32Ne).open(W.If, 'if'); slow(); f.end();
+        // sscratch, sepc, scause, stval: slot words SSCRATCH.. in CSR order.
+        f.get(IMM).i32(Csr.SSCRATCH).op(W.I32Sub).i32(4).op(W.I32LtU).open(W.If, 'if');
+        f.get(IMM).i32(Csr.SSCRATCH - HartSlot.SSCRATCH).op(W.I32Sub).i32(2).op(W.I32Shl).get(S).op(W.I32Add).set(T);
+        f.get(T).mem(W.I32Load, 2, 0).set(A);
+        source();
+        f.get(T);
+        if (kind === Op.CSRRW) f.get(B);
+        else if (kind === Op.CSRRS) f.get(A).get(B).op(W.I32Or);
+        else f.get(A).get(B).i32(-1).op(W.I32Xor, W.I32And);
+        f.i32(-1).get(IMM).i32(Csr.SEPC).op(W.I32Eq).op(W.I32Sub, W.I32And); // sepc: bit 0 reads as zero
+        f.mem(W.I32Store, 2, 0);
+        oldToRd(() => f.get(A));
+        next();
+        f.end();
+        // time, timeh: reads only (a write, to a read-only CSR, is illegal).
+        f.get(IMM).i32(Csr.TIME).op(W.I32Eq).get(IMM).i32(Csr.TIMEH).op(W.I32Eq).op(W.I32Or).open(W.If, 'if');
+        if (kind === Op.CSRRW) slow();
+        else {
+          f.get(C).i32(14).op(W.I32ShrU).i32(31).op(W.I32And).open(W.If, 'if'); slow(); f.end();
+          f.get(S).op(W.Call, 0).op(W.I32Eqz).open(W.If, 'if'); slow(); f.end();
+          oldToRd(() => {
+            f.get(S).get(IMM).i32(Csr.TIMEH).op(W.I32Eq).i32(2).op(W.I32Shl, W.I32Add).mem(W.I32Load, 2, 4 * HartSlot.TIME_LO);
+          });
+          next();
+        }
+        f.end();
+        // sstatus, when the write changes no bit but SIE and leaves no interrupt pending and enabled.
+        f.get(IMM).i32(Csr.SSTATUS).op(W.I32Ne).open(W.If, 'if'); slow(); f.end();
         f.get(S).mem(W.I32Load, 2, 4 * HartSlot.MSTATUS).set(A); // mstatus
-        if (k >= Op.CSRRWI) f.get(C).i32(14).op(W.I32ShrU).i32(31).op(W.I32And).set(B); // uimm
-        else { rs1(); f.set(B); }
+        source();
         // T = the sstatus written; then the sstatus bits that change.
         if (kind === Op.CSRRW) f.get(B);
         else if (kind === Op.CSRRS) f.get(A).i32(SSTATUS_MASK).op(W.I32And).get(B).op(W.I32Or);
@@ -334,10 +388,7 @@ function body(): Body {
         f.get(S).mem(W.I32Load, 2, 4 * HartSlot.MIP).get(S).mem(W.I32Load, 2, 4 * HartSlot.MIE).op(W.I32And).open(W.If, 'if'); slow(); f.end();
         f.end();
         f.get(S).get(T).mem(W.I32Store, 2, 4 * HartSlot.MSTATUS);
-        // The old value to rd (x0 is not the sink for CSR instructions, decode.ts).
-        f.get(C).i32(8).op(W.I32ShrU).i32(63).op(W.I32And).open(W.If, 'if');
-        f.get(RD).get(A).i32(SSTATUS_MASK).op(W.I32And); toRd();
-        f.end();
+        oldToRd(() => f.get(A).i32(SSTATUS_MASK).op(W.I32And));
         next(); break;
       }
       default: slow(); // everything else: other system instructions, AMOMIN/MAX(U), FENCE.I, PAUSE, ILLEGAL

@@ -53,6 +53,14 @@ export const enum HartSlot {
   /** Word indexes: mip and mie (hart.ts; the WebAssembly interpreter's sstatus writes check them). */
   MIP = 53,
   MIE = 54,
+  /** Word indexes: sscratch, sepc, scause, stval (hart.ts; the WebAssembly interpreter reads and writes them). */
+  SSCRATCH = 55,
+  SEPC = 56,
+  SCAUSE = 57,
+  STVAL = 58,
+  /** Word indexes: the time CSR's halves, as the WebAssembly interpreter's last read left them (hart.ts wasmTime). */
+  TIME_LO = 59,
+  TIME_HI = 60,
   /** Words of the slot's header that hart.ts views. */
   WORDS = 64,
   /** Byte offsets of the TLBs, each room for 32,768 entries (hart.ts BIG_TLB_SIZE). */

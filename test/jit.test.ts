@@ -160,11 +160,11 @@ case 0:
 for (;;) {
 if (left < 5) { npc = 16; break out; }
 left -= 5;
-a = x11 + 0 | 0; t = (a >>> 12) & 255;
+a = x11 + 0 | 0; t = (a >>> 12) & 1023;
 if (ltag[t] !== ((a >>> 12) | cx) || (a & 3) !== 0) { back = 5; npc = 17; break out; }
 x5 = m32[(loff[t] + (a & 4095)) >> 2];
 x10 = x10 + x5 | 0;
-a = x11 + 4 | 0; t = (a >>> 12) & 255;
+a = x11 + 4 | 0; t = (a >>> 12) & 1023;
 if (stag[t] !== ((a >>> 12) | cx) || (a & 3) !== 0) { back = 3; npc = 25; break out; }
 m32[(soff[t] + (a & 4095)) >> 2] = x10;
 x9 = x9 + (-1) | 0;
@@ -175,7 +175,7 @@ case 1:
 if (left < 2) { npc = 20; break out; }
 left -= 2;
 x10 = x10 + x5 | 0;
-a = x11 + 4 | 0; t = (a >>> 12) & 255;
+a = x11 + 4 | 0; t = (a >>> 12) & 1023;
 if (stag[t] !== ((a >>> 12) | cx) || (a & 3) !== 0) { back = 1; npc = 25; break out; }
 m32[(soff[t] + (a & 4095)) >> 2] = x10;
 case 2:

@@ -357,10 +357,10 @@ test('jit vs interpreter: structured random programs in M-mode', (t) => {
       const lay: Layout = { vbase: RAM_BASE, alias: null, mmio: MMIO_PA };
       const { image, start } = structured(r, lay);
       const threshold = pickThreshold(r);
-      const pleGap = r() % 2 ? 0 : 1 + (r() % 16), exitOnPause = r() % 8 === 0;
+      const pleGap = r() % 2 ? 0 : 1 + (r() % 16), exitOnPause = r() % 8 === 0, pleWindow = r() % 2 ? 4096 : 1 + (r() % 300);
       const setup = (h: Hart): void => {
         h.mtvec = HANDLER_PA;
-        h.pleGap = pleGap; h.exitOnPause = exitOnPause;
+        h.pleGap = pleGap; h.exitOnPause = exitOnPause; h.pleWindow = pleWindow;
         h.csrWrite(0x300, 1 << 3); // MIE: host interrupts are taken
         h.reset(start, M);
       };
@@ -480,6 +480,40 @@ test('jit vs interpreter: the S-mode CSRs Linux uses most (sstatus.SIE, trap CSR
   }
   t.diagnostic(`${programs} programs, 200 runs each; interrupts taken: ${ssi} software, ${sti} timer`);
   assert.ok(ssi > 100 && sti > 100, `interrupts were taken between the CSR instructions: ${ssi} software, ${sti} timer`);
+});
+
+test('jit vs interpreter: pause-loop exits of a spin on a lock word, PAUSE in either interpreter', (t) => {
+  // A ticket-lock-like spin (load, compare, PAUSE, a few more instructions) that the host releases after a while,
+  // with random PLE settings and budgets: Exit.Pause at the same instruction on both sides, in JavaScript (engine
+  // 'interp') and in the WebAssembly interpreter (engine 'jit': regions stop before PAUSE).
+  let pauses = 0, programs = 0;
+  for (const seed of seeds(40, 4)) {
+    withSeed(seed, 'PLE', () => {
+      const r = prng(seed);
+      const lock = RAM_BASE + 0x8000;
+      const p = new Asm(RAM_BASE + 0x100);
+      p.li(10, lock);
+      p.label('spin').w(A.lw(5, 10, 0), (pc, L) => A.bne(5, 0, L('got') - pc), A.pause());
+      for (let i = r() % 4; i > 0; i--) p.w(A.addi(6, 6, 1));
+      p.w((pc, L) => A.jal(0, L('spin') - pc));
+      p.label('got').w(A.addi(7, 7, 1), A.sw(0, 10, 0)).w((pc, L) => A.jal(0, L('spin') - pc));
+      const image = new Uint8Array(RAM);
+      image.set(p.bytes(), 0x100);
+      const gap = r() % 4 === 0 ? 0 : 1 + (r() % 40), win = 1 + (r() % 400), every = r() % 10 === 0;
+      const setup = (h: Hart): void => { h.pleGap = gap; h.pleWindow = win; h.exitOnPause = every; h.reset(RAM_BASE + 0x100, M); };
+      const a = makeSide(image, 'interp', pickThreshold(r), setup);
+      const b = makeSide(image, 'jit', 8, setup);
+      for (let k = 0; k < 150; k++) {
+        if (r() % 5 === 0) for (const s of [a, b]) s.mem.writeU32(lock, 1); // the lock is released
+        compare(a, b, r, 1, newTally(), false, 300);
+        assert.equal(b.h.pauses, a.h.pauses, `run ${k}: PAUSEs counted`);
+      }
+      pauses += a.h.pauses;
+      programs++;
+    });
+  }
+  t.diagnostic(`${programs} programs, 150 runs each; ${pauses} PAUSEs`);
+  assert.ok(pauses > 10000, `the spins ran: ${pauses} PAUSEs`);
 });
 
 // -------------------------------------------------------------------------------------------------------------

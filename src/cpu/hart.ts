@@ -150,12 +150,16 @@ export class Hart {
   timeSeen = NaN;
   /** Pause-loop exiting: a PAUSE more than `pleGap` instructions after the previous one starts a new spin;
    *  a spin longer than `pleWindow` instructions exits with Exit.Pause. `pleGap` 0 turns PLE off. */
-  pleGap = 0;
-  pleWindow = 4096;
+  get pleGap(): number { return this.hs[HartSlot.PLE_GAP]; }
+  set pleGap(v: number) { this.hs[HartSlot.PLE_GAP] = v; }
+  get pleWindow(): number { return this.hs[HartSlot.PLE_WINDOW]; }
+  set pleWindow(v: number) { this.hs[HartSlot.PLE_WINDOW] = v; }
   /** Exit on every PAUSE instruction (a scheduler that counts pauses itself). */
-  exitOnPause = false;
-  /** Count of PAUSE instructions executed. */
-  pauses = 0;
+  get exitOnPause(): boolean { return this.hs[HartSlot.EXIT_ON_PAUSE] !== 0; }
+  set exitOnPause(v: boolean) { this.hs[HartSlot.EXIT_ON_PAUSE] = v ? 1 : 0; }
+  /** Count of PAUSE instructions executed (modulo 2^32). */
+  get pauses(): number { return this.hs[HartSlot.PAUSES] >>> 0; }
+  set pauses(v: number) { this.hs[HartSlot.PAUSES] = v; }
   readonly sbiMode: boolean;
   mmio: Mmio;
 
@@ -263,8 +267,6 @@ export class Hart {
   stopOnUnsupported = false;
   /** The last unimplemented standard instruction the guest executed; the caller reads and clears it. */
   unsupported: { what: string; inst: number; pc: number; priv: number; stopped: boolean } | null = null;
-  private spinStart = 0;
-  private lastPause = -1e18;
   /** Set by CSR writes, SFENCE.VMA and interrupts: the run loop must re-translate its code page. */
   private refetch = false;
 
@@ -283,6 +285,8 @@ export class Hart {
     this.resOff = -1;
     this.hs[HartSlot.RAM_BASE] = mem.base | 0;
     this.hs[HartSlot.RAM_SIZE] = mem.size;
+    this.hs[HartSlot.PLE_WINDOW] = 4096;
+    this.hs[HartSlot.LAST_PAUSE] = 0x80000000 | 0; // long before any PAUSE (the clock's distances are unsigned)
     // In the slot, where the WebAssembly interpreter's SFENCE.VMA reads them.
     this.superRegions = this.slot >= 0 ? new Uint8Array(mem.sab, this.slot + HartSlot.SUPER, 1024) : new Uint8Array(1024);
     this.superRegions.fill(0);
@@ -530,9 +534,12 @@ export class Hart {
       if (this.wasmInterp !== null) {
         // The WebAssembly interpreter; it stops in front of an instruction that needs `step`. (Its instructions all
         // retired: they are committed with the next one.)
+        this.hs[HartSlot.ICLOCK] = (this.instret + (budget - left) - this.runTraps) | 0;
         pc = this.wasmInterp(this.slot, pc, k);
         left -= k - this.hs[HartSlot.JIT_LEFT];
-        if (this.hs[HartSlot.STOP] !== Stop.Js) continue;
+        const stop = this.hs[HartSlot.STOP];
+        if (stop === Stop.Pause) { exit = Exit.Pause; break; }
+        if (stop !== Stop.Js) continue;
         this.instret += (budget - left) - this.runTraps;
         this.runTraps = 0;
         this.pc = pc;
@@ -720,15 +727,8 @@ export class Hart {
         }
 
         case Op.PAUSE:
-          this.pauses++;
           pc = pc + len | 0;
-          if (this.exitOnPause) { exit = Exit.Pause; budget -= left; left = 0; break; }
-          if (this.pleGap > 0) {
-            const now = this.instret + (budget - left) - this.runTraps;
-            if (now - this.lastPause > this.pleGap) this.spinStart = now;
-            this.lastPause = now;
-            if (now - this.spinStart > this.pleWindow) { this.spinStart = now; exit = Exit.Pause; budget -= left; left = 0; }
-          }
+          if (this.pause((this.instret + (budget - left) - this.runTraps) | 0)) { exit = Exit.Pause; budget -= left; left = 0; }
           break;
         case Op.FENCE:
           Atomics.load(m32, 0); // an ordering point for the guest's fences (plain accesses may be reordered by V8 otherwise)
@@ -809,15 +809,8 @@ export class Hart {
         if (!this.trapped) this.pc = pc + len | 0;
         break;
       case Op.PAUSE:
-        this.pauses++;
         this.pc = pc + len | 0;
-        if (this.exitOnPause) { exit = Exit.Pause; break; }
-        if (this.pleGap > 0) {
-          const now = this.instret + 1;
-          if (now - this.lastPause > this.pleGap) this.spinStart = now;
-          this.lastPause = now;
-          if (now - this.spinStart > this.pleWindow) { this.spinStart = now; exit = Exit.Pause; }
-        }
+        if (this.pause((this.instret + 1) | 0)) exit = Exit.Pause;
         break;
       case Op.FENCE_I:
         this.flushCode();
@@ -1434,6 +1427,24 @@ export class Hart {
     const base = vector & ~3;
     this.pc = (interrupt && (vector & 3) === 1) ? base + 4 * cause | 0 : base | 0;
     if (this.pc === this.lastTrapVector) this.lastTrapCount++; else { this.lastTrapVector = this.pc; this.lastTrapCount = 0; }
+  }
+
+  /**
+   * A PAUSE at instruction clock `now` (instret, low 32 bits, the PAUSE counted): whether it is a pause-loop exit.
+   * A PAUSE more than pleGap instructions after the previous one starts a spin; one more than pleWindow into a spin
+   * exits. Distances are unsigned 32-bit, as the WebAssembly interpreter (interp-wasm.ts) computes them too.
+   */
+  private pause(now: number): boolean {
+    const hs = this.hs;
+    hs[HartSlot.PAUSES]++;
+    if (hs[HartSlot.EXIT_ON_PAUSE] !== 0) return true;
+    const gap = hs[HartSlot.PLE_GAP];
+    if (gap <= 0) return false;
+    if (((now - hs[HartSlot.LAST_PAUSE]) >>> 0) > gap) hs[HartSlot.SPIN_START] = now;
+    hs[HartSlot.LAST_PAUSE] = now;
+    if (((now - hs[HartSlot.SPIN_START]) >>> 0) <= hs[HartSlot.PLE_WINDOW]) return false;
+    hs[HartSlot.SPIN_START] = now;
+    return true;
   }
 
   /** Takes the highest-priority pending and enabled interrupt, if any. Returns true if one was taken. */

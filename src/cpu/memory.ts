@@ -61,10 +61,20 @@ export const enum HartSlot {
   /** Word indexes: the time CSR's halves, as the WebAssembly interpreter's last read left them (hart.ts wasmTime). */
   TIME_LO = 59,
   TIME_HI = 60,
+  /** Word indexes: pause-loop exiting (hart.ts; the WebAssembly interpreter runs PAUSE): PAUSE instructions run,
+   *  the instruction clock (instret, low 32 bits) when the interpreter was entered, the clock at the last PAUSE and
+   *  at the start of the spin, the gap and window, and 1 to exit on every PAUSE. */
+  PAUSES = 61,
+  ICLOCK = 62,
+  LAST_PAUSE = 63,
+  SPIN_START = 64,
+  PLE_GAP = 65,
+  PLE_WINDOW = 66,
+  EXIT_ON_PAUSE = 67,
   /** Words of the slot's header that hart.ts views. */
-  WORDS = 64,
+  WORDS = 96,
   /** Byte offsets of the TLBs, each room for 32,768 entries (hart.ts BIG_TLB_SIZE). */
-  LOAD_TAG = 256,
+  LOAD_TAG = 4 * WORDS,
   LOAD_OFF = LOAD_TAG + 4 * 32768,
   STORE_TAG = LOAD_OFF + 4 * 32768,
   STORE_OFF = STORE_TAG + 4 * 32768,

@@ -516,6 +516,49 @@ test('jit vs interpreter: pause-loop exits of a spin on a lock word, PAUSE in ei
   assert.ok(pauses > 10000, `the spins ran: ${pauses} PAUSEs`);
 });
 
+test('jit vs interpreter: a 32-bit instruction straddling two pages, its upper half rewritten between runs', (t) => {
+  // The WebAssembly interpreter keeps a straddling instruction's decoding beside its page and checks the next
+  // page's half at every execution (hart.ts STRADDLE_WORD); the JavaScript one decodes it every time. The host
+  // rewrites the upper half (the immediate of an ADDI, or a JAL's offset) now and then, with no fence: both sides
+  // must run what memory holds.
+  let programs = 0, rewrites = 0;
+  for (const seed of seeds(30, 5)) {
+    withSeed(seed, 'straddle', () => {
+      const r = prng(seed);
+      const edge = RAM_BASE + 0x2000; // a page boundary
+      const p = new Asm(edge - 16);
+      const jal = r() % 2 === 0;
+      p.label('loop').w(A.addi(6, 6, 1), A.addi(7, 7, 3), A.xor(8, 6, 7));
+      p.h(A.cAddi(9, 1)); // (compressed: the next instruction starts 2 bytes before the boundary)
+      p.w(jal ? A.jal(1, 0x200) : A.addi(5, 5, 17)); // at edge - 2: straddles
+      p.w((pc, L) => A.jal(0, L('loop') - pc));
+      const image = new Uint8Array(RAM);
+      image.set(p.bytes(), edge - 16 - RAM_BASE);
+      if (jal) { // the callee, and where a rewritten offset may land: returns
+        // (offsets below 0x1000: the lower half, which holds offset bits 15:12, stays right)
+        for (let k = 0; k < 8; k++) {
+          const q = new Asm(edge - 2 + 0x200 + 0x100 * k);
+          q.w(A.addi(10, 10, k + 1), A.jalr(0, 1, 0));
+          image.set(q.bytes(), edge - 2 + 0x200 + 0x100 * k - RAM_BASE);
+        }
+      }
+      const setup = (h: Hart): void => { h.reset(edge - 16, M); };
+      const a = makeSide(image, 'interp', pickThreshold(r), setup);
+      const b = makeSide(image, 'jit', pickThreshold(r), setup);
+      for (let k = 0; k < 120; k++) {
+        if (r() % 6 === 0) {
+          const word = jal ? A.jal(1, 0x200 + 0x100 * (r() % 8)) : A.addi(5, 5, (r() % 2048) - 1024);
+          for (const s of [a, b]) s.mem.u16[(edge - RAM_BASE) >> 1] = word >>> 16;
+          rewrites++;
+        }
+        compare(a, b, r, 1, newTally(), false, 200);
+      }
+      programs++;
+    });
+  }
+  t.diagnostic(`${programs} programs, 120 runs each; ${rewrites} rewrites of the upper half`);
+});
+
 // -------------------------------------------------------------------------------------------------------------
 // Random instruction streams.
 

@@ -92,8 +92,9 @@ const TLB_SIZE = 1 << 10;
 const BIG_TLB_SIZE = 1 << 15;
 const GROW_CHECK_REFILLS = 1 << 13;
 const GROW_INSTR_PER_REFILL = 64;
-/** A decoded code page: [word, imm] per halfword slot, then (from LOOP_COUNTS) one counter per halfword of the
- *  times a backward branch or jump on the page went there (the translator's hotness; jit.ts). */
+/** A decoded code page: [word, imm] per halfword slot, two words for an instruction straddling its end
+ *  (STRADDLE_WORD), then (from LOOP_COUNTS) one counter per halfword of the times a backward branch or jump on the
+ *  page went there (the translator's hotness; jit.ts). */
 const LOOP_COUNTS = PAGE_SIZE + 2;
 const CODE_PAGE_LENGTH = LOOP_COUNTS + PAGE_SIZE / 2;
 /** Consecutive iterations of a loop before its iterations count towards its translation (see `loopStreak`). */
@@ -113,6 +114,8 @@ const JIT_CHUNK = 64;
 /** Instructions `decodeAhead` decodes after the one the WebAssembly interpreter stopped at. */
 const DECODE_AHEAD = 32;
 const STRADDLE = 1 << 31;
+/** Word index, in a decoded page, of the last straddling instruction's decoding and its upper half (interp-wasm.ts). */
+const STRADDLE_WORD = PAGE_SIZE;
 const NO_DEVICE: Mmio = { read: () => undefined, write: () => false };
 
 const enum Access { Fetch = 0, Load = 1, Store = 2 }
@@ -921,12 +924,17 @@ export class Hart {
     } else if ((pc & 0xfff) !== 0xffe) {
       decode32(lo | (this.mem.u16[(off >> 1) + 1] << 16), d);
     } else {
-      // The instruction straddles two pages: fetch the upper half through the MMU, and never cache it.
+      // The instruction straddles two pages: fetch the upper half through the MMU, and never cache it where the
+      // interpreters look. The WebAssembly interpreter keeps the decoding beside the page (STRADDLE_WORD) with the
+      // upper half it came from, and uses it while the next page, looked up in the fetch TLB, still holds that half.
       const o = this.translate(pc + 2 | 0, Access.Fetch);
       if (o === FAULT) return 0;
       if (o === NOT_RAM) { this.raise(Cause.INST_ACCESS, pc + 2 | 0); return 0; }
-      decode32(lo | (this.mem.u16[o >> 1] << 16), d);
+      const hi = this.mem.u16[o >> 1];
+      decode32(lo | (hi << 16), d);
       page[i + 1] = d.imm;
+      page[STRADDLE_WORD] = d.word;
+      page[STRADDLE_WORD + 1] = hi;
       return d.word | STRADDLE;
     }
     page[i] = d.word;

@@ -36,6 +36,8 @@ export type WasmInterp = (slot: number, pc: number, left: number) => number;
 
 /** Word index, in a decoded page, of the loop counts (hart.ts LOOP_COUNTS). */
 const LOOP_COUNTS = 4096 + 2;
+/** Word index, in a decoded page, of a straddling instruction's decoding and its upper half (hart.ts). */
+const STRADDLE_WORD = 4096;
 
 // Locals: the parameters slot, pc, left; then the function's own.
 const S = 0, PC = 1, LEFT = 2, LEFT0 = 3, VPAGE = 4, FR = 5, C = 6, IMM = 7, A = 8, T = 9, CX = 10, FCX = 11, TM = 12,
@@ -184,9 +186,23 @@ function body(): Body {
   f.mem(W.I32Load, 2, 0).set(C);
   f.get(T).mem(W.I32Load, 2, 4).set(IMM);
   f.get(C).i32(0).op(W.I32LeS).open(W.If, 'if');
-  f.get(C).op(W.I32Eqz).open(W.If, 'if'); stop(Stop.Js); f.end(); // not decoded yet
+  f.get(C).op(W.I32Eqz).open(W.If, 'if');
+  // Not decoded yet, or an instruction straddling the page's end (never decoded in place): its decoding beside the
+  // page (hart.ts STRADDLE_WORD) if the next page, found in the fetch TLB, still holds the upper half it came from.
+  f.get(PC).i32(0xfff).op(W.I32And).i32(0xffe).op(W.I32Eq).get(FR).mem(W.I32Load, 2, 4 * STRADDLE_WORD).i32(0).op(W.I32Ne, W.I32And);
+  f.open(W.If, 'if');
+  f.get(PC).i32(2).op(W.I32Add).i32(12).op(W.I32ShrU).op(W.LocalTee).uleb(A);
+  f.get(TM).op(W.I32And).i32(2).op(W.I32Shl).get(S).op(W.I32Add).set(T);
+  f.get(T).mem(W.I32Load, 2, HartSlot.FETCH_TAG).get(A).get(FCX).op(W.I32Or).op(W.I32Eq).open(W.If, 'if');
+  f.get(T).mem(W.I32Load, 2, HartSlot.FETCH_OFF).mem(W.I32Load16U, 1, 0).get(FR).mem(W.I32Load, 2, 4 * (STRADDLE_WORD + 1)).op(W.I32Eq);
+  f.open(W.If, 'if');
+  f.get(FR).mem(W.I32Load, 2, 4 * STRADDLE_WORD).set(C);
+  f.end().end().end();
+  f.get(C).op(W.I32Eqz).open(W.If, 'if'); stop(Stop.Js); f.end();
+  f.op(W.Else);
   f.get(LEFT).get(LEFT0).op(W.I32Ne).open(W.If, 'if'); stop(Stop.Dispatch); f.end(); // an entry point
   f.get(C).i32(0x7fffffff).op(W.I32And).set(C);
+  f.end();
   f.end();
   f.get(LEFT).i32(1).op(W.I32Sub).set(LEFT);
   f.get(S).get(C).i32(6).op(W.I32ShrS).i32(0xfc).op(W.I32And, W.I32Add).set(RD);

@@ -24,7 +24,7 @@ interface StressPlan {
   yieldEvery: number;
 }
 
-async function stress(plan: StressPlan): Promise<{ cycles: number; ms: number; maxThreads: number }> {
+async function stress(plan: StressPlan): Promise<{ cycles: number; ms: number; maxThreads: number; settled: number }> {
   const warnings: string[] = [];
   const vm = await createVm({
     memoryMiB: 1, maxVcpus: 8, executor: plan.executor, onOutput: () => {}, onWarn: (m) => warnings.push(m),
@@ -73,7 +73,13 @@ async function stress(plan: StressPlan): Promise<{ cycles: number; ms: number; m
     assert.equal(vm.vcpuInfo(CYCLED).hsm, 'stopped');
     assert.deepEqual(warnings, []);
     assert.equal(exit, undefined);
-    return { cycles, ms, maxThreads };
+    // No leak: once the destroyed vCPUs' threads have finished exiting, what is left is one thread per working
+    // vCPU and the warm spares (4).
+    let settled = vm.threads;
+    if (plan.executor === 'threads') {
+      await waitFor(() => (settled = vm.threads) <= WORKERS.length + 4, 10_000, `the exiting threads to be gone (${settled} left)`);
+    }
+    return { cycles, ms, maxThreads, settled };
   } finally {
     await vm.close();
     assert.equal(vm.threads, 0, 'threads after close');
@@ -90,8 +96,10 @@ describe('create/destroy a vCPU thousands of times while others work', () => {
 
   it('threaded executor: up to 1000 cycles within ~30 s (at least 100)', async (t) => {
     const r = await stress({ executor: 'threads', cycles: 1000, minCycles: 100, budgetMs: 30_000, runEvery: 25, yieldEvery: 1 });
-    t.diagnostic(`${r.cycles} cycles in ${r.ms.toFixed(0)} ms (${(r.ms / r.cycles).toFixed(1)} ms/cycle), at most ${r.maxThreads} threads`);
-    // One thread per working vCPU, the cycled one, the warm spares (4) and a few still exiting: no leak.
-    assert.ok(r.maxThreads <= 4 + 1 + 4 + 4, `threads peaked at ${r.maxThreads}`);
+    t.diagnostic(`${r.cycles} cycles in ${r.ms.toFixed(0)} ms (${(r.ms / r.cycles).toFixed(1)} ms/cycle), at most ${r.maxThreads} threads, ${r.settled} after`);
+    // One thread per working vCPU, the cycled one, the warm spares (4) and a few still exiting (an isolate takes
+    // milliseconds to tear down beside 4 busy threads, more on a loaded host: 14 seen once in ~800 cycles); a leak
+    // would grow with the cycles. stress() also checks that the count comes back down.
+    assert.ok(r.maxThreads <= 4 + 1 + 4 + 8, `threads peaked at ${r.maxThreads}`);
   });
 });

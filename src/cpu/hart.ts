@@ -894,6 +894,7 @@ export class Hart {
   private newCodePage(pn: number): Int32Array {
     if (this.codeMap !== null) {
       let f = this.freeFrames.pop();
+      const used = f !== undefined;
       if (f === undefined) {
         f = this.mem.allocateFrame();
         if (f >= 0) {
@@ -903,7 +904,9 @@ export class Hart {
         }
       }
       if (f >= 0) {
-        const p = this.mem.view(f + 8, CODE_PAGE_LENGTH).fill(0);
+        // A new frame is fresh memory, zero already (and left untouched, its host pages are not even mapped yet).
+        const p = this.mem.view(f + 8, CODE_PAGE_LENGTH);
+        if (used) p.fill(0);
         this.codeMap[pn] = f + 8;
         return p;
       }

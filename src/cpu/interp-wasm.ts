@@ -2,9 +2,10 @@
  * The interpreter's fast path in WebAssembly: one function, the same for every hart, that runs decoded instructions
  * (decode.ts) from the hart's decoded-page frames in guest memory, with registers, TLBs and code map in the hart's
  * slot (memory.ts). It does what hart.ts `interp` does for the common instructions (integer, multiply, branches,
- * jumps, loads and stores that hit the TLB) and stops in front of anything else, which the JavaScript interpreter
- * then runs: system and CSR instructions (but for sstatus's SIE), TLB misses, MMIO, misaligned accesses, pages not
- * decoded yet.
+ * jumps, loads and stores that hit the TLB or that its page walk can refill, atomics, PAUSE with pause-loop exiting,
+ * the S-mode CSRs Linux uses most, 32-bit instructions straddling a page end) and stops in front of anything else,
+ * which the JavaScript interpreter then runs: other system and CSR instructions, faults, MMIO, misaligned accesses,
+ * pages not decoded yet.
  *
  * Why: JavaScript's interpreter must be optimized by V8 in each vCPU thread's isolate, after it has run slowly for a
  * while, and deoptimizes on paths it has not seen; a WebAssembly module with the same bytes is compiled once per

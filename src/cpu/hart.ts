@@ -83,10 +83,10 @@ const NOT_RAM = -2;
  * TLB sizes (direct-mapped, by virtual page number). A hart starts with 1,024 entries (4 MiB), which cover code and
  * data of most guests and cost little to create and flush: with 256, Linux's 1.2 MiB of text evicted its own pages
  * (0xc002xxxx and 0xc012xxxx share entries) and each such fetch miss went to JavaScript (4-vCPU boot: 13,000 of
- * 152,000 exits to it; 1-vCPU deterministic boot 5% faster). It grows once to 32,768 (128 MiB of 4 KiB pages; 768 KiB of
- * arrays) when refills come faster than one per GROW_INSTR_PER_REFILL instructions over GROW_CHECK_REFILLS refills:
- * a guest striding over a large mapping then misses on nearly every access (kvm-unit-tests' sieve over 100 MB of
- * vmalloc'd memory: 45 s with 256 entries, 14 s with 32,768).
+ * 152,000 exits to it; 1,024 made a 1-vCPU deterministic boot 5% faster). It grows once to 32,768 (128 MiB of 4 KiB
+ * pages; 768 KiB of arrays) when refills come faster than one per GROW_INSTR_PER_REFILL instructions over
+ * GROW_CHECK_REFILLS refills: a guest striding over a large mapping then misses on nearly every access
+ * (kvm-unit-tests' sieve over 100 MB of vmalloc'd memory: 45 s with 256 entries, 14 s with 32,768).
  */
 const TLB_SIZE = 1 << 10;
 const BIG_TLB_SIZE = 1 << 15;

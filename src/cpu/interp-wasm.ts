@@ -431,6 +431,24 @@ function body(): Body {
         f.end();
         next(); break;
       }
+      case Op.SRET: {
+        // From S-mode back to S-mode (SPP set, TSR clear), as hart.ts does it: the privilege and so the TLB contexts
+        // stay; SIE comes back from SPIE, unless that would let a pending interrupt in (JavaScript then takes it
+        // after the instruction). Every interrupt Linux takes in the kernel (timer ticks, IPIs) returns this way.
+        f.get(S).mem(W.I32Load, 2, 4 * HartSlot.MSTATUS).set(A);
+        f.get(FCX).i32(20).op(W.I32ShrU).i32(Priv.S).op(W.I32Ne);
+        f.get(A).i32(Mstatus.TSR).op(W.I32And, W.I32Or).get(A).i32(Mstatus.SPP).op(W.I32And, W.I32Eqz, W.I32Or);
+        f.open(W.If, 'if'); slow(); f.end();
+        f.get(A).i32(~(Mstatus.SIE | Mstatus.SPP | Mstatus.MPRV)).op(W.I32And).i32(Mstatus.SPIE).op(W.I32Or);
+        f.get(A).i32(Mstatus.SPIE).op(W.I32And).i32(4).op(W.I32ShrU).op(W.I32Or).set(B); // SPIE (bit 5) -> SIE (bit 1)
+        f.get(B).i32(Mstatus.SIE).op(W.I32And).open(W.If, 'if');
+        f.get(S).mem(W.I32Load, 2, 4 * HartSlot.MIP).get(S).mem(W.I32Load, 2, 4 * HartSlot.MIE).op(W.I32And).open(W.If, 'if'); slow(); f.end();
+        f.end();
+        f.get(S).get(B).mem(W.I32Store, 2, 4 * HartSlot.MSTATUS);
+        f.get(S).i32(-1).mem(W.I32Store, 2, 4 * HartSlot.RES_OFF);
+        f.get(S).mem(W.I32Load, 2, 4 * HartSlot.SEPC).i32(-2).op(W.I32And).set(PC).br('top');
+        break;
+      }
       default: slow(); // everything else: other system instructions, AMOMIN/MAX(U), FENCE.I, ILLEGAL
     }
   }

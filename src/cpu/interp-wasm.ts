@@ -213,6 +213,12 @@ function body(): Body {
   const toRd = (): void => { f.mem(W.I32Store, 2, 0); }; // (RD pushed first)
   const next = (): void => { f.get(PC).get(C).i32(24).op(W.I32ShrU).i32(7).op(W.I32And, W.I32Add).set(PC).br('top'); };
   const slow = (): void => { f.get(LEFT).i32(1).op(W.I32Add).set(LEFT); stop(Stop.Js); };
+  // Conditions of the system instructions run here: (not) in S-mode; an interrupt pending and enabled in mie, which
+  // JavaScript must take (a write that sets SIE then goes there).
+  const notSMode = (): void => { f.get(FCX).i32(20).op(W.I32ShrU).i32(Priv.S).op(W.I32Ne); };
+  const slowIfInterruptPending = (): void => {
+    f.get(S).mem(W.I32Load, 2, 4 * HartSlot.MIP).get(S).mem(W.I32Load, 2, 4 * HartSlot.MIE).op(W.I32And).open(W.If, 'if'); slow(); f.end();
+  };
   // A taken jump by IMM: hart.ts `backEdge` for a backward one, then on to the target.
   const taken = (): void => {
     f.get(IMM).i32(0).op(W.I32LtS).get(HOT).i32(0).op(W.I32GtS, W.I32And).open(W.If, 'if');
@@ -365,7 +371,7 @@ function body(): Body {
           f.get(RD); old(); toRd();
           f.end();
         };
-        f.get(FCX).i32(20).op(W.I32ShrU).i32(Priv.S).op(W.I32Ne).open(W.If, 'if'); slow(); f.end();
+        notSMode(); f.open(W.If, 'if'); slow(); f.end();
         // sscratch, sepc, scause, stval: slot words SSCRATCH.. in CSR order.
         f.get(IMM).i32(Csr.SSCRATCH).op(W.I32Sub).i32(4).op(W.I32LtU).open(W.If, 'if');
         f.get(IMM).i32(Csr.SSCRATCH - HartSlot.SSCRATCH).op(W.I32Sub).i32(2).op(W.I32Shl).get(S).op(W.I32Add).set(T);
@@ -404,7 +410,7 @@ function body(): Body {
         f.i32(~Mstatus.SIE).op(W.I32And).open(W.If, 'if'); slow(); f.end();
         f.get(A).get(T).op(W.I32Xor).set(T); // the new mstatus
         f.get(T).i32(Mstatus.SIE).op(W.I32And).open(W.If, 'if');
-        f.get(S).mem(W.I32Load, 2, 4 * HartSlot.MIP).get(S).mem(W.I32Load, 2, 4 * HartSlot.MIE).op(W.I32And).open(W.If, 'if'); slow(); f.end();
+        slowIfInterruptPending();
         f.end();
         f.get(S).get(T).mem(W.I32Store, 2, 4 * HartSlot.MSTATUS);
         oldToRd(() => f.get(A).i32(SSTATUS_MASK).op(W.I32And));
@@ -436,13 +442,13 @@ function body(): Body {
         // stay; SIE comes back from SPIE, unless that would let a pending interrupt in (JavaScript then takes it
         // after the instruction). Every interrupt Linux takes in the kernel (timer ticks, IPIs) returns this way.
         f.get(S).mem(W.I32Load, 2, 4 * HartSlot.MSTATUS).set(A);
-        f.get(FCX).i32(20).op(W.I32ShrU).i32(Priv.S).op(W.I32Ne);
+        notSMode();
         f.get(A).i32(Mstatus.TSR).op(W.I32And, W.I32Or).get(A).i32(Mstatus.SPP).op(W.I32And, W.I32Eqz, W.I32Or);
         f.open(W.If, 'if'); slow(); f.end();
         f.get(A).i32(~(Mstatus.SIE | Mstatus.SPP | Mstatus.MPRV)).op(W.I32And).i32(Mstatus.SPIE).op(W.I32Or);
         f.get(A).i32(Mstatus.SPIE).op(W.I32And).i32(4).op(W.I32ShrU).op(W.I32Or).set(B); // SPIE (bit 5) -> SIE (bit 1)
         f.get(B).i32(Mstatus.SIE).op(W.I32And).open(W.If, 'if');
-        f.get(S).mem(W.I32Load, 2, 4 * HartSlot.MIP).get(S).mem(W.I32Load, 2, 4 * HartSlot.MIE).op(W.I32And).open(W.If, 'if'); slow(); f.end();
+        slowIfInterruptPending();
         f.end();
         f.get(S).get(B).mem(W.I32Store, 2, 4 * HartSlot.MSTATUS);
         f.get(S).i32(-1).mem(W.I32Store, 2, 4 * HartSlot.RES_OFF);

@@ -6,6 +6,7 @@ import { Op } from './decode.js';
 
 export const enum W {
   Unreachable = 0x00, Block = 0x02, Loop = 0x03, If = 0x04, Else = 0x05, End = 0x0b, Br = 0x0c, BrIf = 0x0d, BrTable = 0x0e,
+  Call = 0x10,
   LocalGet = 0x20, LocalSet = 0x21, LocalTee = 0x22,
   I32Load = 0x28, I32Load8S = 0x2c, I32Load8U = 0x2d, I32Load16S = 0x2e, I32Load16U = 0x2f,
   I32Store = 0x36, I32Store8 = 0x3a, I32Store16 = 0x3b,
@@ -14,7 +15,6 @@ export const enum W {
   I32GeS = 0x4e, I32GeU = 0x4f,
   I32Add = 0x6a, I32Sub = 0x6b, I32Mul = 0x6c, I32DivS = 0x6d, I32DivU = 0x6e, I32RemS = 0x6f, I32RemU = 0x70,
   I32And = 0x71, I32Or = 0x72, I32Xor = 0x73, I32Shl = 0x74, I32ShrS = 0x75, I32ShrU = 0x76,
-  Call = 0x10,
   I64Mul = 0x7e, I64ShrS = 0x87, I64ShrU = 0x88, I32WrapI64 = 0xa7, I64ExtendI32S = 0xac, I64ExtendI32U = 0xad,
   Void = 0x40, I32 = 0x7f,
 }
@@ -79,14 +79,14 @@ export function moduleBytes(params: number, locals: number, body: Body, importFn
   type.push(1, W.I32);
   if (importFn !== undefined) type.push(0x60, 1, W.I32, 1, W.I32); // type 1: (i32) -> i32
   section(1, type);
-  // memory import: shared, min 0, max 65536 pages (any guest memory fits)
-  if (importFn === undefined) section(2, [1, 1, 0x65, 1, 0x6d, 0x02, 0x03, 0, 0x80, 0x80, 0x04]);
-  else {
-    const imports = [2, 1, 0x65, importFn.length];
+  const imports = [importFn === undefined ? 1 : 2];
+  if (importFn !== undefined) {
+    imports.push(1, 0x65, importFn.length);
     for (let k = 0; k < importFn.length; k++) imports.push(importFn.charCodeAt(k));
-    imports.push(0x00, 1, 1, 0x65, 1, 0x6d, 0x02, 0x03, 0, 0x80, 0x80, 0x04);
-    section(2, imports);
+    imports.push(0x00, 1); // a function of type 1
   }
+  for (let k = 0; k < MEMORY_IMPORT.length; k++) imports.push(MEMORY_IMPORT[k]);
+  section(2, imports);
   section(3, [1, 0]);
   section(7, [1, 1, 0x66, 0x00, importFn === undefined ? 0 : 1]);
   const fn = [1];
@@ -100,6 +100,9 @@ export function moduleBytes(params: number, locals: number, body: Body, importFn
   section(10, code);
   return Uint8Array.from(out);
 }
+
+/** The import of "e"."m": a shared memory, min 0, max 65536 pages (any guest memory fits). */
+const MEMORY_IMPORT = [1, 0x65, 1, 0x6d, 0x02, 0x03, 0, 0x80, 0x80, 0x04];
 
 /** Unsigned LEB128. */
 function leb(v: number): number[] {

@@ -47,9 +47,12 @@ function bootQemu(qemu: string, vcpus: number, timeoutSec: number): Promise<Timi
     '-kernel', IMAGE, '-append', BOOTARGS], 'QEMU', timeoutSec);
 }
 
+/** Node's flags for the `hartvisor` command (the first line of src/cli/main.ts): one V8 helper thread. */
+const HARTVISOR_NODE_FLAGS = ['--v8-pool-size=1'];
+
 /** `hartvisor run` with the deterministic executor, as a process. */
 function bootDeterministic(vcpus: number, timeoutSec: number): Promise<Timing> {
-  return bootProcess(process.execPath, [path.join(repo, 'dist/src/cli/main.js'), 'run', IMAGE, '--vcpus', String(vcpus),
+  return bootProcess(process.execPath, [...HARTVISOR_NODE_FLAGS, path.join(repo, 'dist/src/cli/main.js'), 'run', IMAGE, '--vcpus', String(vcpus),
     '--memory', '256', '--executor', 'deterministic', '--append', BOOTARGS], 'hartvisor', timeoutSec);
 }
 
@@ -81,6 +84,9 @@ export const linuxBootGroup: BenchGroup = {
   async run(ctx: BenchContext): Promise<Row[]> {
     const rows: Row[] = [];
     if (!existsSync(IMAGE)) { ctx.note(`skipped: no Linux image at ${IMAGE}`); return rows; }
+    // The in-process rows run with this process's flags: `npm run bench` gives it those of the hartvisor command.
+    const missing = HARTVISOR_NODE_FLAGS.filter((f) => !process.execArgv.includes(f));
+    if (missing.length > 0) ctx.note(`this process runs without ${missing.join(' ')} (the hartvisor command's node flags): the threads rows are slower so`);
     for (const [vcpus, det] of [[1, false], [4, false], [4, true]] as const) {
       const name = `linux-${vcpus}vcpu${det ? '-det' : ''}`;
       if (!ctx.wants(name)) continue;

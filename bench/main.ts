@@ -176,6 +176,7 @@ function jsonDocument(results: readonly GroupResult[], qemuPath: string | null, 
     date: new Date().toISOString(),
     host: {
       node: process.version,
+      nodeFlags: process.execArgv,
       platform: process.platform,
       arch: process.arch,
       cpu: cpu[0]?.model ?? null,

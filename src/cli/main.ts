@@ -1,7 +1,12 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --v8-pool-size=1
 /**
  * The `hartvisor` executable (package.json "bin"). All logic is in `cli.ts`; this file only wires it to the
  * process: arguments in, exit status out, and no stack trace on stderr for anything that escapes.
+ *
+ * Node runs it with one V8 helper thread (the first line; `npm run` scripts pass the same flag): V8 optimizes each
+ * vCPU thread's JavaScript and compiles its WebAssembly on the helper threads, which then compete with the vCPU
+ * threads for the host's cores. With one instead of four, a 4-vCPU Linux boot on a 2-core host took 3-13% less wall
+ * time in each of seven sets of alternating boots (bench/README.md, fifteenth session).
  */
 import { DEBUG_ENV, main } from './cli.js';
 import { ExitCode } from './exit-codes.js';

@@ -68,6 +68,10 @@ export interface HartOptions {
   /** Engine 'jit': what is not translated runs first through the interpreter in WebAssembly (interp-wasm.ts), where
    *  the hart has a slot (default: true unless HARTVISOR_WASM_INTERP is '0'). */
   wasmInterp?: boolean;
+  /** With the WebAssembly interpreter: a page this hart has not decoded yet starts as a copy of another hart's
+   *  decoding of it, when one is up to date (memory.ts adoptDecodedPage; default: true unless
+   *  HARTVISOR_ADOPT_DECODED is '0'). */
+  adoptDecoded?: boolean;
   /**
    * Run the engine warm-up (warmup.ts) first, once per thread: fewer V8 deoptimizations in long runs, for a few
    * ms of CPU. vCPU threads do it while they wait in the spare pool (VmConfig.warmUp), not here.
@@ -236,6 +240,9 @@ export class Hart {
    *  then live in frames, which the slot keeps for its next hart (memory.ts). */
   private readonly codeMap: Int32Array | null = null;
   private readonly freeFrames: number[] = [];
+  /** Whether new decoded pages start as copies of other harts' (HartOptions.adoptDecoded), and how many did. */
+  private readonly adoptPages: boolean;
+  adopted = 0;
   private readonly wasmInterp: WasmInterp | null = null;
   /** Set when a store hits a decoded page, so the run loop re-fetches its current page. */
   private codeDirty = false;
@@ -293,6 +300,8 @@ export class Hart {
     // In the slot, where the WebAssembly interpreter's SFENCE.VMA reads them.
     this.superRegions = this.slot >= 0 ? new Uint8Array(mem.sab, this.slot + HartSlot.SUPER, 1024) : new Uint8Array(1024);
     this.superRegions.fill(0);
+    // Not a donor of decoded pages (memory.ts adoptDecodedPage) unless it keeps its code map (below).
+    if (this.slot >= 0) Atomics.store(this.hs, HartSlot.CODE_EPOCH, -1);
     this.regs = this.hs.subarray(0, 34);
     if (this.slot >= 0) slotRelease.register(this, { mem, slot: this.slot }, this);
     this.setTlb(TLB_SIZE);
@@ -301,6 +310,7 @@ export class Hart {
     if (opts.warmUp) warmUpOnce((m, o) => new Hart(m, o), this.engine);
     const threshold = opts.jitThreshold ?? defaultJitThreshold();
     if (!(Number.isInteger(threshold) && threshold >= 1)) throw new RangeError(`jitThreshold must be a positive integer, got ${threshold}`);
+    this.adoptPages = opts.adoptDecoded ?? (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.HARTVISOR_ADOPT_DECODED !== '0';
     this.loopHot = this.engine === 'jit' ? threshold : 0;
     this.loopStreak = threshold < 8 ? 0 : Math.min(MIN_STREAK, threshold >> 2);
     if (this.engine === 'jit' && this.slot >= 0 && (opts.wasmInterp ?? defaultWasmInterp())) {
@@ -310,6 +320,7 @@ export class Hart {
         const map = mem.codeMapOf(this.slot);
         this.codeMap = mem.view(map, mem.size / PAGE_SIZE).fill(0);
         this.hs[HartSlot.CODE_MAP] = map;
+        Atomics.store(this.hs, HartSlot.CODE_EPOCH, mem.codeEpoch()); // no decoded page: up to date
         this.hs[HartSlot.LOOP_HOT] = this.loopHot;
         this.hs[HartSlot.LOOP_STREAK] = this.loopStreak;
         for (let f = frames; f !== 0; f = mem.i32Word(f)) this.freeFrames.push(f);
@@ -333,6 +344,7 @@ export class Hart {
     if (this.slot < 0 || this.disposed) return;
     this.disposed = true;
     if (this.wasmInterp !== null) setTimeSource(this.mem, this.slot, null);
+    Atomics.store(this.hs, HartSlot.CODE_EPOCH, -1);
     slotRelease.unregister(this);
     this.mem.releaseHartSlot(this.slot);
   }
@@ -422,13 +434,22 @@ export class Hart {
 
   /** Drops every decoded and translated instruction (FENCE.I, remote fence.i). */
   flushCode(): void {
+    const epoch = this.mem.codeEpoch();
     const map = this.codeMap;
     if (map !== null) {
       for (let pn = 0; pn < map.length; pn++) if (map[pn] !== 0) { this.freeFrames.push(map[pn] - 8); map[pn] = 0; }
+      Atomics.store(this.hs, HartSlot.CODE_EPOCH, epoch);
     }
     this.code.fill(undefined);
     if (this.jit !== null) this.jit.flush();
     this.codeDirty = true;
+  }
+
+  /** FENCE.I: this hart's fetches see its stores from now on, so no other hart may hand it decodings older than
+   *  this (memory.ts codeEpoch). */
+  fenceI(): void {
+    this.mem.bumpCodeEpoch();
+    this.flushCode();
   }
 
   /** Drops one RAM page's decoded and translated instructions (a store hit it). */
@@ -737,7 +758,7 @@ export class Hart {
           Atomics.load(m32, 0); // an ordering point for the guest's fences (plain accesses may be reordered by V8 otherwise)
           pc = pc + len | 0; break;
         case Op.FENCE_I:
-          this.flushCode();
+          this.fenceI();
           this.codeDirty = false; vpage = -1;
           pc = pc + len | 0;
           break;
@@ -816,7 +837,7 @@ export class Hart {
         if (this.pause((this.instret + 1) | 0)) exit = Exit.Pause;
         break;
       case Op.FENCE_I:
-        this.flushCode();
+        this.fenceI();
         this.pc = pc + len | 0;
         break;
       case Op.ILLEGAL:
@@ -905,9 +926,11 @@ export class Hart {
       }
       if (f >= 0) {
         // A new frame is fresh memory, zero already (and left untouched, its host pages are not even mapped yet).
+        this.mem.renewFrame(f);
         const p = this.mem.view(f + 8, CODE_PAGE_LENGTH);
         if (used) p.fill(0);
-        this.codeMap[pn] = f + 8;
+        if (this.adoptPages) this.adopted += +this.mem.adoptDecodedPage(pn, this.slot, p);
+        this.codeMap[pn] = f + 8; // (others may copy it from now on)
         return p;
       }
     }
@@ -940,8 +963,9 @@ export class Hart {
       page[STRADDLE_WORD + 1] = hi;
       return d.word | STRADDLE;
     }
-    page[i] = d.word;
+    // The immediate first: another hart may be copying this page (memory.ts adoptDecodedPage).
     page[i + 1] = d.imm;
+    Atomics.store(page, i, d.word);
     return d.word;
   }
 

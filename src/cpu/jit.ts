@@ -304,8 +304,8 @@ export class Translator {
     if ((lo & 3) !== 3) decode16(lo, d);
     else if (o === 0xffe) return 0;
     else decode32(lo | (u16[(base >> 1) + 1] << 16), d);
-    page[o] = d.word;
-    page[o + 1] = d.imm;
+    page[o + 1] = d.imm; // (the immediate first: see hart.ts decodeAt)
+    Atomics.store(page, o, d.word);
     return d.word;
   }
 

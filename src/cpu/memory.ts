@@ -9,6 +9,8 @@
  * one per hart, claimed with `claimHartSlot` (a hart without a slot keeps its state in its own arrays and its
  * translations in JavaScript).
  */
+import { Body, W, moduleBytes } from './wasm-emit.js';
+
 export const RAM_BASE = 0x80000000;
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
@@ -71,6 +73,8 @@ export const enum HartSlot {
   PLE_GAP = 65,
   PLE_WINDOW = 66,
   EXIT_ON_PAUSE = 67,
+  /** Word index: the code epoch (GuestMemory `codeEpoch`) when the hart last dropped all its decoded pages. */
+  CODE_EPOCH = 68,
   /** Words of the slot's header that hart.ts views. */
   WORDS = 96,
   /** Byte offsets of the TLBs, each room for 32,768 entries (hart.ts BIG_TLB_SIZE). */
@@ -84,16 +88,20 @@ export const enum HartSlot {
   SUPER = FETCH_OFF + 4 * 32768,
   BYTES = SUPER + 1024,
 }
-/** Room before the slots: one claim word per slot, then the frame allocator's top (word FRAME_TOP). */
+/** Room before the slots: one claim word per slot, then the frame allocator's top (word FRAME_TOP) and the code
+ *  epoch (word CODE_EPOCH). */
 const CLAIMS_BYTES = 4096;
 const FRAME_TOP = 64;
+const CODE_EPOCH = 65;
 const WASM_PAGE = 65536;
 /**
- * A decoded-page frame: a link word (the next frame of its slot), a spare word, then the decoded page itself
- * (hart.ts CODE_PAGE_LENGTH words). Frames are carved from the memory above the code maps, which grows on demand up
+ * A decoded-page frame: a link word (the next frame of its slot), a generation word (bumped each time the frame is
+ * given to a page), then the decoded page itself (hart.ts CODE_PAGE_LENGTH words). Frames are carved from the memory above the code maps, which grows on demand up
  * to FRAME_PAGES more WebAssembly pages.
  */
 const FRAME_WORDS = 2 + 6146;
+/** Words of a decoded page that hold decoded instructions ([word, imm] per halfword; hart.ts). */
+const DECODED_WORDS = PAGE_SIZE;
 const FRAME_BYTES = FRAME_WORDS * 4;
 const FRAME_PAGES = 16384;
 const GROW_PAGES = 64;
@@ -209,6 +217,60 @@ export class GuestMemory {
   i32Word(offset: number): number { return this.view(offset, 1)[0]; }
   setI32Word(offset: number, v: number): void { this.view(offset, 1)[0] = v; }
 
+  /**
+   * The code epoch: a count of the fence.i's harts executed or asked of others (`bumpCodeEpoch`, before asking). A
+   * hart whose slot's CODE_EPOCH word equals it has dropped its decoded pages since the last such fence, so they
+   * decode what its fetches may see now, for any hart that has not fenced since: they can be copied.
+   */
+  codeEpoch(): number {
+    return this.claims === null ? 0 : Atomics.load(this.claims, CODE_EPOCH);
+  }
+
+  bumpCodeEpoch(): void {
+    if (this.claims !== null) Atomics.add(this.claims, CODE_EPOCH, 1);
+  }
+
+  /** Bumps the generation word of the frame at byte `frame` (it is being given to a page). */
+  renewFrame(frame: number): void {
+    Atomics.add(this.view(frame, 2), 1, 1);
+  }
+
+  private peerMaps: (Int32Array | undefined)[] = [];
+  private peerHeaders: (Int32Array | undefined)[] = [];
+
+  /**
+   * Copies another hart's decoding of RAM page `pn` into `into` (a decoded page, empty), from the first claimed slot
+   * other than `ownSlot` that holds one and is up to date with the code epoch; true if it did. A new vCPU thread
+   * thus starts from the code its peers decoded instead of decoding page by page in front of the WebAssembly
+   * interpreter (each first execution a return to JavaScript). The copy is checked afterwards: the frame still holds
+   * that page in the same generation, and no fence.i came in between; else it is wiped. Owners write an
+   * instruction's immediate before its word, so a word read non-zero comes with its immediate. Left out: the
+   * owner's marks of translated entry points (bit 31), its loop counts, and the decoding of an instruction that
+   * straddles the page end (its two words could be read from two different decodings).
+   */
+  adoptDecodedPage(pn: number, ownSlot: number, into: Int32Array): boolean {
+    const claims = this.claims;
+    if (claims === null || this.wasm === null || into.buffer !== this.wasm.buffer) return false;
+    const copy = pageCopier(this.wasm);
+    const epoch = Atomics.load(claims, CODE_EPOCH);
+    const pages = this.size / PAGE_SIZE;
+    for (let s = 0; s < HART_SLOTS; s++) {
+      const at = this.slots + s * HartSlot.BYTES;
+      if (at === ownSlot || Atomics.load(claims, s) === 0) continue;
+      const hdr = this.peerHeaders[s] ??= new Int32Array(this.sab, at, HartSlot.WORDS);
+      if (Atomics.load(hdr, HartSlot.CODE_EPOCH) !== epoch) continue;
+      const map = this.peerMaps[s] ??= new Int32Array(this.sab, this.codeMapOf(at), pages);
+      const page = Atomics.load(map, pn);
+      if (page === 0) continue;
+      const f = this.view(page - 8, 2);
+      const gen = Atomics.load(f, 1);
+      copy(page, into.byteOffset, DECODED_WORDS * 4);
+      if (Atomics.load(map, pn) === page && Atomics.load(f, 1) === gen && Atomics.load(claims, CODE_EPOCH) === epoch) return true;
+      into.fill(0, 0, DECODED_WORDS);
+    }
+    return false;
+  }
+
   releaseHartSlot(offset: number): void {
     if (offset >= 0 && this.claims !== null) Atomics.store(this.claims, (offset - this.slots) / HartSlot.BYTES, 0);
   }
@@ -223,6 +285,7 @@ export class GuestMemory {
   write(paddr: number, bytes: Uint8Array): void {
     if (!this.contains(paddr, bytes.length)) throw new RangeError(`write of ${bytes.length} bytes at 0x${(paddr >>> 0).toString(16)} is outside RAM`);
     this.u8.set(bytes, (paddr >>> 0) - this.base);
+    this.hostWrote();
   }
 
   /** Copies bytes out of RAM (host side). */
@@ -245,10 +308,49 @@ export class GuestMemory {
   writeU32(paddr: number, value: number): void {
     const o = (paddr >>> 0) - this.base;
     if (!this.contains(paddr, 4)) throw new RangeError(`write at 0x${(paddr >>> 0).toString(16)} is outside RAM`);
-    if ((o & 3) === 0) { Atomics.store(this.i32, o >> 2, value | 0); return; }
-    const b = this.u8;
-    b[o] = value; b[o + 1] = value >>> 8; b[o + 2] = value >>> 16; b[o + 3] = value >>> 24;
+    if ((o & 3) === 0) Atomics.store(this.i32, o >> 2, value | 0);
+    else {
+      const b = this.u8;
+      b[o] = value; b[o + 1] = value >>> 8; b[o + 2] = value >>> 16; b[o + 3] = value >>> 24;
+    }
+    this.hostWrote();
   }
+
+  /** The host wrote RAM (a loader, a device): code it wrote is what a hart that has not run it yet must see, as after
+   *  a fence.i, so no decoding older than the write is copied (`adoptDecodedPage`). */
+  private hostWrote(): void {
+    this.bumpCodeEpoch();
+  }
+}
+
+/**
+ * `copy(from, to, bytes)`: copies decoded instructions between two decoded pages of `mem` (byte addresses), words
+ * read atomically (an owner may be decoding into `from`), immediates only with their words, marks of translated entry
+ * points (bit 31) cleared. In WebAssembly: the same loop in JavaScript ran interpreted in a new vCPU thread, ~65 us per
+ * page.
+ */
+type PageCopier = (from: number, to: number, bytes: number) => number;
+let copierModule: WebAssembly.Module | null = null;
+const copiers = new WeakMap<WebAssembly.Memory, PageCopier>();
+function pageCopier(mem: WebAssembly.Memory): PageCopier {
+  let c = copiers.get(mem);
+  if (c === undefined) {
+    const FROM = 0, TO = 1, BYTES = 2, I = 3, WD = 4;
+    const f = new Body();
+    f.open(W.Block, 'exit').open(W.Loop, 'top');
+    f.get(I).get(BYTES).op(W.I32GeU, W.BrIf).uleb(f.depth('exit'));
+    f.get(FROM).get(I).op(W.I32Add).op(0xfe, 0x10, 2, 0).op(W.LocalTee).uleb(WD).open(W.If, 'if');
+    f.get(TO).get(I).op(W.I32Add).get(FROM).get(I).op(W.I32Add).mem(W.I32Load, 2, 4).mem(W.I32Store, 2, 4);
+    f.get(TO).get(I).op(W.I32Add).get(WD).i32(0x7fffffff).op(W.I32And).mem(W.I32Store, 2, 0);
+    f.end();
+    f.get(I).i32(8).op(W.I32Add).set(I).br('top');
+    f.end().end();
+    f.i32(0);
+    copierModule ??= new WebAssembly.Module(moduleBytes(3, 2, f));
+    c = new WebAssembly.Instance(copierModule, { e: { m: mem } }).exports.f as PageCopier;
+    copiers.set(mem, c);
+  }
+  return c;
 }
 
 /** Bytes of the WebAssembly memory for `size` bytes of RAM before any frame: RAM, the claim words, the slots, the

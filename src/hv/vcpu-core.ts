@@ -371,9 +371,11 @@ export class VcpuCore implements SbiHost {
   clearIpi(): void { this.hart.mip &= ~(1 << Irq.SSI); }
 
   remoteFence(target: number, kind: 'fence.i' | 'sfence.vma'): void {
-    if (target === this.hartId) { if (kind === 'fence.i') this.hart.flushCode(); else this.hart.flushTlb(); return; }
+    if (target === this.hartId) { if (kind === 'fence.i') this.hart.fenceI(); else this.hart.flushTlb(); return; }
     const tb = target * Slot.STRIDE;
     const ack = Atomics.load(this.slots, tb + Slot.ACK);
+    // ORDER: the code epoch moves before the request, so no hart copies the target's decodings until it has fenced.
+    if (kind === 'fence.i') this.mem.bumpCodeEpoch();
     Atomics.or(this.slots, tb + Slot.REQ, kind === 'fence.i' ? Req.FENCE_I : Req.SFENCE_VMA);
     // ORDER: a target that is not RUNNING will consume the request before its next slice.
     if (Atomics.load(this.slots, tb + Slot.RUN) === RunState.RUNNING) this.env.waitAck(target, ack);

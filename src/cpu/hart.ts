@@ -21,7 +21,7 @@ import { GuestMemory, HartSlot, PAGE_SIZE } from './memory.js';
 import { Stop, WasmInterp, setTimeSource, wasmInterpreter } from './interp-wasm.js';
 import { Decoded, Op, decode16, decode32 } from './decode.js';
 import { mulh, mulhsu, mulhu } from './alu.js';
-import { Engine, JitStats, MIN_RUN, PROBE_CALLS, Translator, defaultBackEnd, defaultEngine, defaultJitThreshold, defaultWasmInterp } from './jit.js';
+import { Engine, JitStats, MIN_RUN, PROBE_CALLS, Translator, defaultAdoptDecoded, defaultBackEnd, defaultEngine, defaultJitThreshold, defaultWasmInterp } from './jit.js';
 import type { JitState } from './jit.js';
 import { warmUpOnce } from './warmup.js';
 import { unsupportedInstruction } from './unsupported.js';
@@ -310,7 +310,7 @@ export class Hart {
     if (opts.warmUp) warmUpOnce((m, o) => new Hart(m, o), this.engine);
     const threshold = opts.jitThreshold ?? defaultJitThreshold();
     if (!(Number.isInteger(threshold) && threshold >= 1)) throw new RangeError(`jitThreshold must be a positive integer, got ${threshold}`);
-    this.adoptPages = opts.adoptDecoded ?? (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.HARTVISOR_ADOPT_DECODED !== '0';
+    this.adoptPages = opts.adoptDecoded ?? defaultAdoptDecoded();
     this.loopHot = this.engine === 'jit' ? threshold : 0;
     this.loopStreak = threshold < 8 ? 0 : Math.min(MIN_STREAK, threshold >> 2);
     if (this.engine === 'jit' && this.slot >= 0 && (opts.wasmInterp ?? defaultWasmInterp())) {

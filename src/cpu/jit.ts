@@ -103,6 +103,12 @@ export function defaultWasmInterp(): boolean {
   return env()?.HARTVISOR_WASM_INTERP !== '0';
 }
 
+/** Whether harts copy other harts' decoded pages (HartOptions.adoptDecoded): yes unless HARTVISOR_ADOPT_DECODED is
+ *  '0' (a testing and comparison knob). */
+export function defaultAdoptDecoded(): boolean {
+  return env()?.HARTVISOR_ADOPT_DECODED !== '0';
+}
+
 /** The default threshold: HARTVISOR_JIT_THRESHOLD when it is a positive integer (a testing and tuning knob),
  *  else DEFAULT_JIT_THRESHOLD. */
 export function defaultJitThreshold(): number {

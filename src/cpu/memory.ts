@@ -96,8 +96,8 @@ const CODE_EPOCH = 65;
 const WASM_PAGE = 65536;
 /**
  * A decoded-page frame: a link word (the next frame of its slot), a generation word (bumped each time the frame is
- * given to a page), then the decoded page itself (hart.ts CODE_PAGE_LENGTH words). Frames are carved from the memory above the code maps, which grows on demand up
- * to FRAME_PAGES more WebAssembly pages.
+ * given to a page), then the decoded page itself (hart.ts CODE_PAGE_LENGTH words). Frames are carved from the memory
+ * above the code maps, which grows on demand up to FRAME_PAGES more WebAssembly pages.
  */
 const FRAME_WORDS = 2 + 6146;
 /** Words of a decoded page that hold decoded instructions ([word, imm] per halfword; hart.ts). */
@@ -254,12 +254,11 @@ export class GuestMemory {
     if (claims === null || this.wasm === null) return false;
     const epoch = Atomics.load(claims, CODE_EPOCH);
     for (let s = 0; s < HART_SLOTS; s++) {
-      // (Most pages are in no other map: that is checked first, with one load.)
-      const map = this.peerMaps[s] ??= new Int32Array(this.sab, this.codeMapOf(this.slots + s * HartSlot.BYTES), this.size / PAGE_SIZE);
-      const page = Atomics.load(map, pn);
-      if (page === 0) continue;
       const at = this.slots + s * HartSlot.BYTES;
-      if (at === ownSlot || Atomics.load(claims, s) === 0) continue;
+      // (Most pages are in no other map: that is checked first, with one load.)
+      const map = this.peerMaps[s] ??= new Int32Array(this.sab, this.codeMapOf(at), this.size / PAGE_SIZE);
+      const page = Atomics.load(map, pn);
+      if (page === 0 || at === ownSlot || Atomics.load(claims, s) === 0) continue;
       const hdr = this.peerHeaders[s] ??= new Int32Array(this.sab, at, HartSlot.WORDS);
       if (Atomics.load(hdr, HartSlot.CODE_EPOCH) !== epoch) continue;
       const words = this.words(page);
@@ -293,7 +292,7 @@ export class GuestMemory {
   write(paddr: number, bytes: Uint8Array): void {
     if (!this.contains(paddr, bytes.length)) throw new RangeError(`write of ${bytes.length} bytes at 0x${(paddr >>> 0).toString(16)} is outside RAM`);
     this.u8.set(bytes, (paddr >>> 0) - this.base);
-    this.hostWrote();
+    this.bumpCodeEpoch(); // (see writeU32)
   }
 
   /** Copies bytes out of RAM (host side). */
@@ -321,12 +320,8 @@ export class GuestMemory {
       const b = this.u8;
       b[o] = value; b[o + 1] = value >>> 8; b[o + 2] = value >>> 16; b[o + 3] = value >>> 24;
     }
-    this.hostWrote();
-  }
-
-  /** The host wrote RAM (a loader, a device): code it wrote is what a hart that has not run it yet must see, as after
-   *  a fence.i, so no decoding older than the write is copied (`adoptDecodedPage`). */
-  private hostWrote(): void {
+    // Code the host writes (a loader, a device) is what a hart that has not run it yet must see, as after a fence.i:
+    // no decoding older than the write is copied (`adoptDecodedPage`).
     this.bumpCodeEpoch();
   }
 }

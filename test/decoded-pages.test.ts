@@ -1,6 +1,7 @@
 /**
- * Decoded pages copied between harts (memory.ts adoptDecodedPage): a hart that meets a page it has not decoded starts
- * from another hart's decoding of it, unless a fence.i came after that hart's last flush.
+ * Decoded pages and their snapshots (memory.ts SNAPSHOT_WORD): a hart that meets a page it has not decoded starts from
+ * another hart's decoding of it when that decoding is of the bytes the page holds now; a fence.i drops exactly the
+ * pages whose bytes changed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,13 +13,15 @@ import { Asm } from './helpers/asm.js';
 const BASE = 0x80000000;
 const S_MODE = 1;
 
-/** Straight code over two pages: a0 = 1 + 2 + ... + n, one `addi` per term, then a spin. */
-function sumCode(mem: GuestMemory, n: number): void {
-  const p = new Asm(BASE);
+/** Straight code (over two pages for n > 1,024): a0 = 1 + 2 + ... + n, one `addi` per term, then a spin. */
+function sumCodeAt(mem: GuestMemory, at: number, n: number): void {
+  const p = new Asm(at);
+  p.w(A.addi(A.a0, 0, 0));
   for (let k = 1; k <= n; k++) p.w(A.addi(A.a0, A.a0, k));
   p.w(A.jal(0, 0));
-  mem.write(BASE, p.bytes());
+  mem.write(at, p.bytes());
 }
+const sumCode = (mem: GuestMemory, n: number): void => sumCodeAt(mem, BASE, n);
 
 function runFrom(h: Hart, pc: number, budget: number): void {
   h.reset(pc, S_MODE);
@@ -44,44 +47,80 @@ test('a hart runs the pages another hart decoded from copies, to the same result
   assert.equal(own.adopted, 0);
 });
 
-test('after a fence.i a hart does not copy a decoding older than it', () => {
-  const mem = new GuestMemory(64 * 1024);
-  // Version 1 loaded by the host; version 2 written into RAM as another hart's stores would be (no host write, which
-  // counts as a fence: see the next test).
-  const code = (value: number): void => {
-    const p = new Asm(BASE);
-    p.li(A.a0, value).w(A.jal(0, 0));
-    if (value === 1) mem.write(BASE, p.bytes()); else mem.u8.set(p.bytes(), 0);
-  };
-  // Another page: a fence.i, then a spin.
-  const fencer = new Asm(BASE + 0x2000);
-  fencer.w(A.fenceI(), A.jal(0, 0));
-  mem.write(BASE + 0x2000, fencer.bytes());
+/** `li a0, value; j .` at `at`, written as another hart's stores would write it (not through the host's `write`). */
+function putValueCode(mem: GuestMemory, at: number, value: number): void {
+  const p = new Asm(at);
+  p.li(A.a0, value).w(A.jal(0, 0));
+  mem.u8.set(p.bytes(), at - BASE);
+}
 
-  code(1);
+test('a decoding of bytes that have changed since is never copied', () => {
+  const mem = new GuestMemory(64 * 1024);
+  putValueCode(mem, BASE, 1);
   const stale = new Hart(mem, { hartId: 0, engine: 'jit' });
   runFrom(stale, BASE, 10);
   assert.equal(stale.regs[A.a0], 1);
-  // The code changes; `stale` has not fenced, so its decoding is the old one.
-  code(2);
-  const before = new Hart(mem, { hartId: 1, engine: 'jit' });
-  runFrom(before, BASE, 10);
-  assert.equal(before.adopted, 1, 'no fence yet: the (stale) decoding may be copied, as a hart that has not fenced may fetch old code');
-  assert.equal(before.regs[A.a0], 1);
-  // A hart executes fence.i: from now on no hart takes `stale`'s (or `before`'s) decodings.
-  const fencing = new Hart(mem, { hartId: 2, engine: 'jit' });
-  runFrom(fencing, BASE + 0x2000, 10);
-  const after = new Hart(mem, { hartId: 3, engine: 'jit' });
-  runFrom(after, BASE, 10);
-  assert.equal(after.adopted, 0);
-  assert.equal(after.regs[A.a0], 2, 'the new code');
-  // Once `stale` has fenced too, its decodings are current again.
-  stale.fenceI();
+  putValueCode(mem, BASE, 2);
+  // `stale` has not fenced: it may still run what it decoded.
   runFrom(stale, BASE, 10);
-  const later = new Hart(mem, { hartId: 4, engine: 'jit' });
-  runFrom(later, BASE, 10);
-  assert.equal(later.adopted, 1);
-  assert.equal(later.regs[A.a0], 2);
+  assert.equal(stale.regs[A.a0], 1);
+  const next = new Hart(mem, { hartId: 1, engine: 'jit' });
+  runFrom(next, BASE, 10);
+  assert.equal(next.adopted, 0, 'the old decoding is not copied');
+  assert.equal(next.regs[A.a0], 2);
+  // Back to the bytes `stale` decoded: its decoding is current again, and copied.
+  putValueCode(mem, BASE, 1);
+  const third = new Hart(mem, { hartId: 2, engine: 'jit' });
+  runFrom(third, BASE, 10);
+  assert.equal(third.adopted, 1);
+  assert.equal(third.regs[A.a0], 1);
+});
+
+test('a fence.i drops the decoded pages whose bytes changed, and only those', () => {
+  const mem = new GuestMemory(64 * 1024);
+  putValueCode(mem, BASE, 1);
+  sumCodeAt(mem, BASE + 0x2000, 10);
+  for (const engine of ['jit', 'interp'] as const) {
+    putValueCode(mem, BASE, 1);
+    const h = new Hart(mem, { hartId: 0, engine });
+    runFrom(h, BASE, 10);
+    runFrom(h, BASE + 0x2000, 100);
+    assert.equal(h.regs[A.a0], 55);
+    assert.equal(h.decodedPages, 2);
+    putValueCode(mem, BASE, 2); // as another hart's stores: this hart sees them after its fence.i
+    h.fenceI();
+    assert.equal(h.decodedPages, 1, `${engine}: the changed page only`);
+    runFrom(h, BASE, 10);
+    assert.equal(h.regs[A.a0], 2, `${engine}: the new code`);
+    h.dispose();
+  }
+});
+
+test('code is decoded from the bytes a page had when the hart first fetched from it (no stale mix after a fence.i)', () => {
+  // The hart decodes the page's first instruction; the second changes before the hart first runs it (it may see
+  // either version, and sees the old one, as decoded from the page's snapshot), then changes back: after a fence.i
+  // the hart must run what memory holds. Decoding the second instruction from RAM then would have left a decoding
+  // of bytes the page no longer holds, in a page that compares equal to RAM.
+  const mem = new GuestMemory(64 * 1024);
+  const code = (second: number): void => {
+    const p = new Asm(BASE);
+    p.w(A.addi(A.a0, 0, 1)).w(A.jal(0, 4)).w(A.addi(A.a0, A.a0, second)).w(A.jal(0, 0));
+    mem.u8.set(p.bytes(), 0);
+  };
+  code(10);
+  const h = new Hart(mem, { hartId: 0, engine: 'interp' });
+  runFrom(h, BASE, 1); // decodes the first instruction only
+  code(20);
+  h.run(3);
+  assert.equal(h.regs[A.a0], 11, 'the bytes of the first fetch');
+  code(10);
+  h.fenceI();
+  runFrom(h, BASE, 4);
+  assert.equal(h.regs[A.a0], 11);
+  code(20);
+  h.fenceI();
+  runFrom(h, BASE, 4);
+  assert.equal(h.regs[A.a0], 21, 'after a fence.i, the bytes in memory');
 });
 
 test('a disposed hart\'s decodings are not copied', () => {

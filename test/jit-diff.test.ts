@@ -890,7 +890,8 @@ test('jit: code changed behind the hart\'s back runs only after FENCE.I, as with
   lockstep(pr, upTo(100), 4000);
   assert.equal(pr.jit.h.pc >>> 0, pr.p.addr('end'));
   assert.equal(pr.jit.h.regs[A.a0], 300 + 100 * 10, 'the new instruction ran from the fence.i on');
-  assert.ok(pr.jit.h.jitStats!.flushes >= 1 && pr.jit.h.jitStats!.regions >= 2);
+  // The fence.i dropped the changed page's translation (only that page: hart.ts fenceI), which was made again.
+  assert.ok(pr.jit.h.jitStats!.pageInvalidations >= 1 && pr.jit.h.jitStats!.regions >= 2);
 });
 
 test('jit: run(budget) retires exactly the budget inside translated loops (no early exits)', () => {

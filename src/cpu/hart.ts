@@ -11,13 +11,14 @@
  *    carry the translation context (privilege, SUM, MXR, MPRV), so traps and mode switches flush nothing, and
  *    SFENCE.VMA of one address drops one page;
  *  - pages holding decoded code are never entered in the store TLB, so a store to code takes the slow path
- *    and invalidates the decoded page (self-modifying code works; FENCE.I drops every decoded page);
+ *    and invalidates the decoded page (self-modifying code works; FENCE.I drops every decoded page whose bytes
+ *    changed since it was decoded, from a snapshot of the page taken at its first fetch);
  *  - with engine 'jit' (the default; HARTVISOR_ENGINE=interp turns it off) hot loops are translated (jit.ts, to
  *    WebAssembly or JavaScript), and the rest runs first in the interpreter in WebAssembly (interp-wasm.ts, over
  *    decoded pages kept in frames of guest memory), which stops for `step` in front of what it does not do; `interp`
  *    stays the reference (engine 'interp') and the fallback of a hart without a slot in guest memory.
  */
-import { GuestMemory, HartSlot, PAGE_SIZE } from './memory.js';
+import { CODE_PAGE_WORDS, GuestMemory, HartSlot, PAGE_SIZE, SNAPSHOT_WORD } from './memory.js';
 import { Stop, WasmInterp, setTimeSource, wasmInterpreter } from './interp-wasm.js';
 import { Decoded, Op, decode16, decode32 } from './decode.js';
 import { mulh, mulhsu, mulhu } from './alu.js';
@@ -98,9 +99,10 @@ const GROW_CHECK_REFILLS = 1 << 13;
 const GROW_INSTR_PER_REFILL = 64;
 /** A decoded code page: [word, imm] per halfword slot, two words for an instruction straddling its end
  *  (STRADDLE_WORD), then (from LOOP_COUNTS) one counter per halfword of the times a backward branch or jump on the
- *  page went there (the translator's hotness; jit.ts). */
+ *  page went there (the translator's hotness; jit.ts), then the page's bytes it was decoded from (memory.ts
+ *  SNAPSHOT_WORD). */
 const LOOP_COUNTS = PAGE_SIZE + 2;
-const CODE_PAGE_LENGTH = LOOP_COUNTS + PAGE_SIZE / 2;
+const CODE_PAGE_LENGTH = CODE_PAGE_WORDS;
 /** Consecutive iterations of a loop before its iterations count towards its translation (see `loopStreak`). */
 const MIN_STREAK = 32;
 /** Drops a TLB's entries for the pages of one 4 MiB region (va >>> 22), in every context: only the (at most 1,024)
@@ -300,8 +302,6 @@ export class Hart {
     // In the slot, where the WebAssembly interpreter's SFENCE.VMA reads them.
     this.superRegions = this.slot >= 0 ? new Uint8Array(mem.sab, this.slot + HartSlot.SUPER, 1024) : new Uint8Array(1024);
     this.superRegions.fill(0);
-    // Not a donor of decoded pages (memory.ts adoptDecodedPage) unless it keeps its code map (below).
-    if (this.slot >= 0) Atomics.store(this.hs, HartSlot.CODE_EPOCH, -1);
     this.regs = this.hs.subarray(0, 34);
     if (this.slot >= 0) slotRelease.register(this, { mem, slot: this.slot }, this);
     this.setTlb(TLB_SIZE);
@@ -320,7 +320,6 @@ export class Hart {
         const map = mem.codeMapOf(this.slot);
         this.codeMap = mem.view(map, mem.size / PAGE_SIZE).fill(0);
         this.hs[HartSlot.CODE_MAP] = map;
-        Atomics.store(this.hs, HartSlot.CODE_EPOCH, mem.codeEpoch()); // no decoded page: up to date
         this.hs[HartSlot.LOOP_HOT] = this.loopHot;
         this.hs[HartSlot.LOOP_STREAK] = this.loopStreak;
         for (let f = frames; f !== 0; f = mem.i32Word(f)) this.freeFrames.push(f);
@@ -344,7 +343,6 @@ export class Hart {
     if (this.slot < 0 || this.disposed) return;
     this.disposed = true;
     if (this.wasmInterp !== null) setTimeSource(this.mem, this.slot, null);
-    Atomics.store(this.hs, HartSlot.CODE_EPOCH, -1);
     slotRelease.unregister(this);
     this.mem.releaseHartSlot(this.slot);
   }
@@ -432,24 +430,36 @@ export class Hart {
     return { loadTag: this.loadTag, loadOff: this.loadOff, storeTag: this.storeTag, storeOff: this.storeOff, tlbMask: this.tlbMask };
   }
 
-  /** Drops every decoded and translated instruction (FENCE.I, remote fence.i). */
+  /** Drops every decoded and translated instruction (the TLB grew: regions index the old arrays). */
   flushCode(): void {
-    const epoch = this.mem.codeEpoch();
     const map = this.codeMap;
     if (map !== null) {
       for (let pn = 0; pn < map.length; pn++) if (map[pn] !== 0) { this.freeFrames.push(map[pn] - 8); map[pn] = 0; }
-      Atomics.store(this.hs, HartSlot.CODE_EPOCH, epoch);
     }
     this.code.fill(undefined);
     if (this.jit !== null) this.jit.flush();
     this.codeDirty = true;
   }
 
-  /** FENCE.I: this hart's fetches see its stores from now on, so no other hart may hand it decodings older than
-   *  this (memory.ts codeEpoch). */
+  /**
+   * FENCE.I (or a remote one): fetches see every store made before it, so each decoded page whose bytes changed since
+   * it was decoded (its snapshot, memory.ts SNAPSHOT_WORD) is dropped, with its translations; the others stay. Linux
+   * patches its text (static keys, alternatives) and fences all harts ~10 times in a boot: dropping every page each
+   * time made each vCPU decode its code again, ~500 pages, and lose its translated loops.
+   */
   fenceI(): void {
-    this.mem.bumpCodeEpoch();
-    this.flushCode();
+    const code = this.code;
+    for (let pn = 0; pn < code.length; pn++) {
+      const page = code[pn];
+      if (page !== undefined && !this.mem.snapshotMatches(page, pn)) this.dropCode(pn);
+    }
+  }
+
+  /** Pages of decoded code the hart holds (tests). */
+  get decodedPages(): number {
+    let n = 0;
+    for (const page of this.code) if (page !== undefined) n++;
+    return n;
   }
 
   /** Drops one RAM page's decoded and translated instructions (a store hit it). */
@@ -929,34 +939,38 @@ export class Hart {
         this.mem.renewFrame(f);
         const p = this.mem.view(f + 8, CODE_PAGE_LENGTH);
         if (used) p.fill(0);
-        if (this.adoptPages) this.adopted += +this.mem.adoptDecodedPage(pn, this.slot, p);
+        if (this.adoptPages && this.mem.adoptDecodedPage(pn, this.slot, p)) this.adopted++;
+        else this.mem.takeSnapshot(p, pn);
         this.codeMap[pn] = f + 8; // (others may copy it from now on)
         return p;
       }
     }
     // No frame: the WebAssembly interpreter cannot see this page, so it must not fill store TLB entries either.
     this.hs[HartSlot.NO_FRAMES] = 1;
-    return new Int32Array(CODE_PAGE_LENGTH);
+    const p = new Int32Array(CODE_PAGE_LENGTH);
+    this.mem.takeSnapshot(p, pn);
+    return p;
   }
 
   /** Decodes the instruction at pc into its slot; returns the word, or 0 after raising a fault. */
   private decodeAt(pc: number, page: Int32Array, i: number): number {
-    const t = (pc >>> 12) & this.tlbMask;
-    const off = this.fetchOff[t] + (pc & 0xfff);
-    const lo = this.mem.u16[off >> 1];
+    // From the page's snapshot, not from RAM (memory.ts SNAPSHOT_WORD).
+    const o = pc & 0xfff;
+    const w = page[SNAPSHOT_WORD + (o >> 2)];
+    const lo = (o & 2) === 0 ? w & 0xffff : w >>> 16;
     const d = this.dec;
     if ((lo & 3) !== 3) {
       decode16(lo, d);
-    } else if ((pc & 0xfff) !== 0xffe) {
-      decode32(lo | (this.mem.u16[(off >> 1) + 1] << 16), d);
+    } else if (o !== 0xffe) {
+      decode32((o & 2) === 0 ? w : lo | (page[SNAPSHOT_WORD + (o >> 2) + 1] << 16), d);
     } else {
       // The instruction straddles two pages: fetch the upper half through the MMU, and never cache it where the
       // interpreters look. The WebAssembly interpreter keeps the decoding beside the page (STRADDLE_WORD) with the
       // upper half it came from, and uses it while the next page, looked up in the fetch TLB, still holds that half.
-      const o = this.translate(pc + 2 | 0, Access.Fetch);
-      if (o === FAULT) return 0;
-      if (o === NOT_RAM) { this.raise(Cause.INST_ACCESS, pc + 2 | 0); return 0; }
-      const hi = this.mem.u16[o >> 1];
+      const up = this.translate(pc + 2 | 0, Access.Fetch);
+      if (up === FAULT) return 0;
+      if (up === NOT_RAM) { this.raise(Cause.INST_ACCESS, pc + 2 | 0); return 0; }
+      const hi = this.mem.u16[up >> 1];
       decode32(lo | (hi << 16), d);
       page[i + 1] = d.imm;
       page[STRADDLE_WORD] = d.word;

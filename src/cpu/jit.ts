@@ -51,13 +51,14 @@
  * Invalidation. Translations belong to a physical page and live exactly as long as the page's decoded
  * instructions (the interpreter's cache, entry marks and loop counts included): pages holding decoded code are
  * never in the store TLB, so a store to one goes to the interpreter's slow path, which drops the page (both
- * caches). FENCE.I (and a remote fence.i) drops everything. A page whose translations keep being invalidated
+ * caches). FENCE.I (and a remote fence.i) drops the pages whose bytes changed since they were decoded (hart.ts
+ * fenceI). A page whose translations keep being invalidated
  * (code and written data sharing a page) is no longer translated. Translations are per hart, so per thread;
  * another vCPU's stores reach them through the guest's fence.i, exactly as with the interpreter's cache.
  */
 import { Decoded, Op, decode16, decode32 } from './decode.js';
 import { mulh, mulhsu, mulhu } from './alu.js';
-import { HartSlot } from './memory.js';
+import { HartSlot, SNAPSHOT_WORD } from './memory.js';
 import type { GuestMemory } from './memory.js';
 import { compileWasm } from './jit-wasm.js';
 
@@ -180,7 +181,8 @@ export interface JitStats {
   /** Regions compiled, and the guest instructions in them. */
   regions: number;
   instructions: number;
-  /** Pages whose translations were dropped by a store, and full flushes (FENCE.I). */
+  /** Pages whose translations were dropped (a store to the page, or a fence.i after its bytes changed), and full
+   *  flushes (the TLB grew). */
   pageInvalidations: number;
   flushes: number;
   /** Entry points retired for running too few instructions per call. */
@@ -257,7 +259,7 @@ export class Translator {
     Object.assign(this.st, tlb);
   }
 
-  /** Drops every translation (FENCE.I; the caller drops the decoded pages). */
+  /** Drops every translation (the TLB grew; the caller drops the decoded pages). */
   flush(): void {
     this.pages.fill(undefined);
     this.stats.flushes++;
@@ -286,7 +288,7 @@ export class Translator {
     const page = this.st.code[pn]!;
     let o = off;
     while (out.length < MAX_BLOCK && o < 4096) {
-      const c = this.slot(page, pn, o);
+      const c = this.slot(page, o);
       if (c === 0) break; // straddles the page end: the interpreter runs it
       const kind = kindOf(c & 0xff);
       if (kind < 0) break;
@@ -300,16 +302,16 @@ export class Translator {
 
   /** The decoded word at offset `o` of a code page without its entry mark (decoding it into the cache if needed);
    *  0 if it straddles the page end. */
-  private slot(page: Int32Array, pn: number, o: number): number {
+  private slot(page: Int32Array, o: number): number {
     const c = page[o];
     if (c !== 0) return c & 0x7fffffff;
-    const u16 = this.st.mem.u16;
-    const base = (pn << 12) + o;
-    const lo = u16[base >> 1];
+    // From the page's snapshot, as hart.ts decodeAt (memory.ts SNAPSHOT_WORD).
+    const w = page[SNAPSHOT_WORD + (o >> 2)];
+    const lo = (o & 2) === 0 ? w & 0xffff : w >>> 16;
     const d = this.dec;
     if ((lo & 3) !== 3) decode16(lo, d);
     else if (o === 0xffe) return 0;
-    else decode32(lo | (u16[(base >> 1) + 1] << 16), d);
+    else decode32((o & 2) === 0 ? w : lo | (page[SNAPSHOT_WORD + (o >> 2) + 1] << 16), d);
     page[o + 1] = d.imm; // (the immediate first: see hart.ts decodeAt)
     Atomics.store(page, o, d.word);
     return d.word;

@@ -73,8 +73,6 @@ export const enum HartSlot {
   PLE_GAP = 65,
   PLE_WINDOW = 66,
   EXIT_ON_PAUSE = 67,
-  /** Word index: the code epoch (GuestMemory `codeEpoch`) when the hart last dropped all its decoded pages. */
-  CODE_EPOCH = 68,
   /** Words of the slot's header that hart.ts views. */
   WORDS = 96,
   /** Byte offsets of the TLBs, each room for 32,768 entries (hart.ts BIG_TLB_SIZE). */
@@ -88,20 +86,26 @@ export const enum HartSlot {
   SUPER = FETCH_OFF + 4 * 32768,
   BYTES = SUPER + 1024,
 }
-/** Room before the slots: one claim word per slot, then the frame allocator's top (word FRAME_TOP) and the code
- *  epoch (word CODE_EPOCH). */
+/** Room before the slots: one claim word per slot, then the frame allocator's top (word FRAME_TOP). */
 const CLAIMS_BYTES = 4096;
 const FRAME_TOP = 64;
-const CODE_EPOCH = 65;
 const WASM_PAGE = 65536;
 /**
  * A decoded-page frame: a link word (the next frame of its slot), a generation word (bumped each time the frame is
  * given to a page), then the decoded page itself (hart.ts CODE_PAGE_LENGTH words). Frames are carved from the memory
  * above the code maps, which grows on demand up to FRAME_PAGES more WebAssembly pages.
  */
-const FRAME_WORDS = 2 + 6146;
+const FRAME_WORDS = 2 + 7170;
 /** Words of a decoded page that hold decoded instructions ([word, imm] per halfword; hart.ts). */
 const DECODED_WORDS = PAGE_SIZE;
+/**
+ * A decoded page (hart.ts): decoded instructions, a straddling instruction's decoding, loop counts, then, from word
+ * SNAPSHOT_WORD, the page's bytes as the hart fetched them: instructions are decoded from this snapshot, never from
+ * RAM, so a decoded page is exactly a decoding of its snapshot, and it is current while the snapshot equals RAM
+ * (`snapshotMatches`: a fence.i keeps the pages that pass, a copy to another hart needs it).
+ */
+export const CODE_PAGE_WORDS = PAGE_SIZE + 2 + PAGE_SIZE / 2 + PAGE_SIZE / 4;
+export const SNAPSHOT_WORD = CODE_PAGE_WORDS - PAGE_SIZE / 4;
 const FRAME_BYTES = FRAME_WORDS * 4;
 const FRAME_PAGES = 16384;
 const GROW_PAGES = 64;
@@ -217,17 +221,17 @@ export class GuestMemory {
   i32Word(offset: number): number { return this.view(offset, 1)[0]; }
   setI32Word(offset: number, v: number): void { this.view(offset, 1)[0] = v; }
 
-  /**
-   * The code epoch: a count of the fence.i's harts executed or asked of others (`bumpCodeEpoch`, before asking). A
-   * hart whose slot's CODE_EPOCH word equals it has dropped its decoded pages since the last such fence, so they
-   * decode what its fetches may see now, for any hart that has not fenced since: they can be copied.
-   */
-  codeEpoch(): number {
-    return this.claims === null ? 0 : Atomics.load(this.claims, CODE_EPOCH);
+  /** Copies RAM page `pn` into the snapshot of decoded page `page` (see SNAPSHOT_WORD). */
+  takeSnapshot(page: Int32Array, pn: number): void {
+    page.set(this.i32.subarray(pn << 10, (pn + 1) << 10), SNAPSHOT_WORD);
   }
 
-  bumpCodeEpoch(): void {
-    if (this.claims !== null) Atomics.add(this.claims, CODE_EPOCH, 1);
+  /** True if the snapshot of decoded page `page` equals RAM page `pn` now. */
+  snapshotMatches(page: Int32Array, pn: number): boolean {
+    if (this.wasm !== null && page.buffer === this.wasm.buffer) return pageEqual(this.wasm)(page.byteOffset + 4 * SNAPSHOT_WORD, pn << 12, PAGE_SIZE) !== 0;
+    const ram = this.i32, o = pn << 10;
+    for (let k = 0; k < PAGE_SIZE / 4; k++) if (page[SNAPSHOT_WORD + k] !== ram[o + k]) return false;
+    return true;
   }
 
   /** Bumps the generation word of the frame at byte `frame` (it is being given to a page). */
@@ -236,14 +240,13 @@ export class GuestMemory {
   }
 
   private peerMaps: (Int32Array | undefined)[] = [];
-  private peerHeaders: (Int32Array | undefined)[] = [];
 
   /**
    * Copies another hart's decoding of RAM page `pn` into `into` (an empty decoded page, in a frame), from the first
-   * claimed slot other than `ownSlot` that holds one and is up to date with the code epoch; true if it did. A new vCPU
-   * thread thus starts from the code its peers decoded instead of decoding page by page in front of the WebAssembly
-   * interpreter (each first execution a return to JavaScript). The copy is checked afterwards: the frame still holds
-   * that page in the same generation, and no fence.i came in between; else it is wiped. Owners write an
+   * claimed slot other than `ownSlot` that holds one whose snapshot equals RAM now; true if it did (`into` then has
+   * that snapshot). A new vCPU thread thus starts from the code its peers decoded instead of decoding page by page in
+   * front of the WebAssembly interpreter (each first execution a return to JavaScript). The copy is checked
+   * afterwards: the frame still holds that page in the same generation; else it is wiped. Owners write an
    * instruction's immediate before its word, so a word read non-zero comes with its immediate. Left out: the
    * owner's marks of translated entry points (bit 31), its loop counts, and the decoding of an instruction that
    * straddles the page end (its two words could be read from two different decodings). A new thread's bring-up
@@ -252,19 +255,17 @@ export class GuestMemory {
   adoptDecodedPage(pn: number, ownSlot: number, into: Int32Array): boolean {
     const claims = this.claims;
     if (claims === null || this.wasm === null) return false;
-    const epoch = Atomics.load(claims, CODE_EPOCH);
     for (let s = 0; s < HART_SLOTS; s++) {
       const at = this.slots + s * HartSlot.BYTES;
       // (Most pages are in no other map: that is checked first, with one load.)
       const map = this.peerMaps[s] ??= new Int32Array(this.sab, this.codeMapOf(at), this.size / PAGE_SIZE);
       const page = Atomics.load(map, pn);
       if (page === 0 || at === ownSlot || Atomics.load(claims, s) === 0) continue;
-      const hdr = this.peerHeaders[s] ??= new Int32Array(this.sab, at, HartSlot.WORDS);
-      if (Atomics.load(hdr, HartSlot.CODE_EPOCH) !== epoch) continue;
       const words = this.words(page);
       const gen = Atomics.load(words, (page - 4) >> 2);
       pageCopier(this.wasm)(page, into.byteOffset, DECODED_WORDS * 4);
-      if (Atomics.load(map, pn) === page && Atomics.load(words, (page - 4) >> 2) === gen && Atomics.load(claims, CODE_EPOCH) === epoch) return true;
+      into.set(words.subarray((page >> 2) + SNAPSHOT_WORD, (page >> 2) + CODE_PAGE_WORDS), SNAPSHOT_WORD);
+      if (Atomics.load(map, pn) === page && Atomics.load(words, (page - 4) >> 2) === gen && this.snapshotMatches(into, pn)) return true;
       into.fill(0, 0, DECODED_WORDS);
     }
     return false;
@@ -292,7 +293,6 @@ export class GuestMemory {
   write(paddr: number, bytes: Uint8Array): void {
     if (!this.contains(paddr, bytes.length)) throw new RangeError(`write of ${bytes.length} bytes at 0x${(paddr >>> 0).toString(16)} is outside RAM`);
     this.u8.set(bytes, (paddr >>> 0) - this.base);
-    this.bumpCodeEpoch(); // (see writeU32)
   }
 
   /** Copies bytes out of RAM (host side). */
@@ -320,9 +320,6 @@ export class GuestMemory {
       const b = this.u8;
       b[o] = value; b[o + 1] = value >>> 8; b[o + 2] = value >>> 16; b[o + 3] = value >>> 24;
     }
-    // Code the host writes (a loader, a device) is what a hart that has not run it yet must see, as after a fence.i:
-    // no decoding older than the write is copied (`adoptDecodedPage`).
-    this.bumpCodeEpoch();
   }
 }
 
@@ -354,6 +351,30 @@ function pageCopier(mem: WebAssembly.Memory): PageCopier {
     copiers.set(mem, c);
   }
   return c;
+}
+
+/** `equal(a, b, bytes)`: 1 if `bytes` (a multiple of 8) bytes of `mem` at a and at b are equal, else 0. In
+ *  WebAssembly for the same reason as the copier: a fence.i compares every page a hart has decoded. */
+type PageEqual = (a: number, b: number, bytes: number) => number;
+let equalModule: WebAssembly.Module | null = null;
+const equals = new WeakMap<WebAssembly.Memory, PageEqual>();
+function pageEqual(mem: WebAssembly.Memory): PageEqual {
+  let e = equals.get(mem);
+  if (e === undefined) {
+    const A = 0, B = 1, BYTES = 2, I = 3;
+    const f = new Body();
+    f.open(W.Block, 'exit').open(W.Loop, 'top');
+    f.get(I).get(BYTES).op(W.I32GeU, W.BrIf).uleb(f.depth('exit'));
+    f.get(A).get(I).op(W.I32Add).mem(W.I64Load, 3, 0).get(B).get(I).op(W.I32Add).mem(W.I64Load, 3, 0).op(W.I64Ne);
+    f.open(W.If, 'if').i32(0).op(W.Return).end();
+    f.get(I).i32(8).op(W.I32Add).set(I).br('top');
+    f.end().end();
+    f.i32(1);
+    equalModule ??= new WebAssembly.Module(moduleBytes(3, 1, f));
+    e = new WebAssembly.Instance(equalModule, { e: { m: mem } }).exports.f as PageEqual;
+    equals.set(mem, e);
+  }
+  return e;
 }
 
 /** Bytes of the WebAssembly memory for `size` bytes of RAM before any frame: RAM, the claim words, the slots, the

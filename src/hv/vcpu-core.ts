@@ -163,7 +163,7 @@ export class VcpuCore implements SbiHost {
   private takeRequests(): void {
     const req = Atomics.and(this.slots, this.base + Slot.REQ, Req.START | Req.KICK) & ~(Req.START | Req.KICK);
     if (req !== 0) {
-      if (req & Req.FENCE_I) this.hart.flushCode();
+      if (req & Req.FENCE_I) this.hart.fenceI();
       if (req & Req.SFENCE_VMA) this.hart.flushTlb();
       // Re-post the bits the executor handles itself.
       const rest = req & (Req.EXIT | Req.PAUSE);
@@ -374,8 +374,6 @@ export class VcpuCore implements SbiHost {
     if (target === this.hartId) { if (kind === 'fence.i') this.hart.fenceI(); else this.hart.flushTlb(); return; }
     const tb = target * Slot.STRIDE;
     const ack = Atomics.load(this.slots, tb + Slot.ACK);
-    // ORDER: the code epoch moves before the request, so no hart copies the target's decodings until it has fenced.
-    if (kind === 'fence.i') this.mem.bumpCodeEpoch();
     Atomics.or(this.slots, tb + Slot.REQ, kind === 'fence.i' ? Req.FENCE_I : Req.SFENCE_VMA);
     // ORDER: a target that is not RUNNING will consume the request before its next slice.
     if (Atomics.load(this.slots, tb + Slot.RUN) === RunState.RUNNING) this.env.waitAck(target, ack);

@@ -237,6 +237,10 @@ export class Hart {
   private refillMark = 0;
   /** Decoded code pages, indexed by RAM page number: [word, imm] per halfword slot. */
   private code: (Int32Array | undefined)[];
+  /** The RAM pages `code` has held since the last full flush or fence.i (some since dropped), each once (`listed`):
+   *  what a fence.i looks at. */
+  private codePages: number[] = [];
+  private listed: Uint8Array;
   /** With the WebAssembly interpreter (interp-wasm.ts): the slot's code map (RAM page → its frame's decoded page,
    *  as a byte address in guest memory, or 0), the frames this hart may reuse, and the interpreter. Decoded pages
    *  then live in frames, which the slot keeps for its next hart (memory.ts). */
@@ -288,6 +292,7 @@ export class Hart {
     this.mmio = opts.mmio ?? NO_DEVICE;
     this.sbiMode = opts.sbiMode ?? false;
     this.code = new Array(mem.size / PAGE_SIZE);
+    this.listed = new Uint8Array(mem.size / PAGE_SIZE);
     this.slot = mem.claimHartSlot(this.hartId);
     this.hs = this.slot >= 0 ? new Int32Array(mem.sab, this.slot, HartSlot.WORDS) : new Int32Array(HartSlot.WORDS);
     // The frames of the slot's earlier harts are all free now; its code map is cleared.
@@ -437,6 +442,8 @@ export class Hart {
       for (let pn = 0; pn < map.length; pn++) if (map[pn] !== 0) { this.freeFrames.push(map[pn] - 8); map[pn] = 0; }
     }
     this.code.fill(undefined);
+    this.codePages.length = 0;
+    this.listed.fill(0);
     if (this.jit !== null) this.jit.flush();
     this.codeDirty = true;
   }
@@ -448,18 +455,20 @@ export class Hart {
    * time made each vCPU decode its code again, ~500 pages, and lose its translated loops.
    */
   fenceI(): void {
-    const code = this.code;
-    for (let pn = 0; pn < code.length; pn++) {
-      const page = code[pn];
-      if (page !== undefined && !this.mem.snapshotMatches(page, pn)) this.dropCode(pn);
+    const code = this.code, pages = this.codePages;
+    let kept = 0;
+    for (let k = 0; k < pages.length; k++) {
+      const pn = pages[k], page = code[pn];
+      if (page !== undefined && this.mem.snapshotMatches(page, pn)) { pages[kept++] = pn; continue; }
+      if (page !== undefined) this.dropCode(pn);
+      this.listed[pn] = 0;
     }
+    pages.length = kept;
   }
 
   /** Pages of decoded code the hart holds (tests). */
   get decodedPages(): number {
-    let n = 0;
-    for (const page of this.code) if (page !== undefined) n++;
-    return n;
+    return this.codePages.filter((pn) => this.code[pn] !== undefined).length;
   }
 
   /** Drops one RAM page's decoded and translated instructions (a store hit it). */
@@ -914,6 +923,7 @@ export class Hart {
     if (p === undefined) {
       p = this.newCodePage(pn);
       this.code[pn] = p;
+      if (this.listed[pn] === 0) { this.listed[pn] = 1; this.codePages.push(pn); }
       // A page now holds code: stores to it must take the slow path so they invalidate it.
       this.storeTag.fill(-1);
     }

@@ -54,7 +54,7 @@ const HARTVISOR_NODE_FLAGS = ['--v8-pool-size=1'];
 
 /** `hartvisor run` with either executor, as a process. */
 function bootCli(vcpus: number, executor: 'threads' | 'deterministic', timeoutSec: number): Promise<Timing> {
-  return bootProcess(process.execPath, [...HARTVISOR_NODE_FLAGS, path.join(repo, 'dist/src/cli/main.js'), 'run', IMAGE, '--vcpus', String(vcpus),
+  return bootProcess(process.execPath, [...HARTVISOR_NODE_FLAGS, path.join(repo, 'dist/src/cli/hartvisor.js'), 'run', IMAGE, '--vcpus', String(vcpus),
     '--memory', '256', '--executor', executor, '--append', BOOTARGS], 'hartvisor', timeoutSec);
 }
 

@@ -228,7 +228,9 @@ export class GuestMemory {
 
   /** True if the snapshot of decoded page `page` equals RAM page `pn` now. */
   snapshotMatches(page: Int32Array, pn: number): boolean {
-    if (this.wasm !== null && page.buffer === this.wasm.buffer) return pageEqual(this.wasm)(page.byteOffset + 4 * SNAPSHOT_WORD, pn << 12, PAGE_SIZE) !== 0;
+    // A page in a frame is a view of the WebAssembly memory (of whichever buffer it had when the view was made: its
+    // byte offset is the address all the same); a page without a frame has its own, unshared buffer.
+    if (this.wasm !== null && page.buffer instanceof SharedArrayBuffer) return pageEqual(this.wasm)(page.byteOffset + 4 * SNAPSHOT_WORD, pn << 12, PAGE_SIZE) !== 0;
     const ram = this.i32, o = pn << 10;
     for (let k = 0; k < PAGE_SIZE / 4; k++) if (page[SNAPSHOT_WORD + k] !== ram[o + k]) return false;
     return true;

@@ -230,7 +230,7 @@ export class GuestMemory {
   snapshotMatches(page: Int32Array, pn: number): boolean {
     // A page in a frame is a view of the WebAssembly memory (of whichever buffer it had when the view was made: its
     // byte offset is the address all the same); a page without a frame has its own, unshared buffer.
-    if (this.wasm !== null && page.buffer instanceof SharedArrayBuffer) return pageEqual(this.wasm)(page.byteOffset + 4 * SNAPSHOT_WORD, pn << 12, PAGE_SIZE) !== 0;
+    if (this.wasm !== null && page.buffer instanceof SharedArrayBuffer) return pageLoops(this.wasm).equal(page.byteOffset + 4 * SNAPSHOT_WORD, pn << 12, PAGE_SIZE) !== 0;
     const ram = this.i32, o = pn << 10;
     for (let k = 0; k < PAGE_SIZE / 4; k++) if (page[SNAPSHOT_WORD + k] !== ram[o + k]) return false;
     return true;
@@ -265,7 +265,7 @@ export class GuestMemory {
       if (page === 0 || at === ownSlot || Atomics.load(claims, s) === 0) continue;
       const words = this.words(page);
       const gen = Atomics.load(words, (page - 4) >> 2);
-      pageCopier(this.wasm)(page, into.byteOffset, DECODED_WORDS * 4);
+      pageLoops(this.wasm).copy(page, into.byteOffset, DECODED_WORDS * 4);
       into.set(words.subarray((page >> 2) + SNAPSHOT_WORD, (page >> 2) + CODE_PAGE_WORDS), SNAPSHOT_WORD);
       if (Atomics.load(map, pn) === page && Atomics.load(words, (page - 4) >> 2) === gen && this.snapshotMatches(into, pn)) return true;
       into.fill(0, 0, DECODED_WORDS);
@@ -326,57 +326,58 @@ export class GuestMemory {
 }
 
 /**
- * `copy(from, to, bytes)`: copies decoded instructions between two decoded pages of `mem` (byte addresses), words
+ * Two loops over decoded pages, in WebAssembly (in JavaScript a new vCPU thread ran them interpreted, ~65 us a page):
+ * `copy(from, to, bytes)` copies decoded instructions between two decoded pages of the memory (byte addresses), words
  * read atomically (an owner may be decoding into `from`), immediates only with their words, marks of translated entry
- * points (bit 31) cleared. In WebAssembly: the same loop in JavaScript ran interpreted in a new vCPU thread, ~65 us per
- * page.
+ * points (bit 31) cleared; `equal(a, b, bytes)` is 1 if the bytes at a and at b are the same, else 0 (a fence.i
+ * compares every page a hart has decoded with RAM). `bytes` is a multiple of 8.
  */
-type PageCopier = (from: number, to: number, bytes: number) => number;
-let copierModule: WebAssembly.Module | null = null;
-const copiers = new WeakMap<WebAssembly.Memory, PageCopier>();
-function pageCopier(mem: WebAssembly.Memory): PageCopier {
-  let c = copiers.get(mem);
-  if (c === undefined) {
-    const FROM = 0, TO = 1, BYTES = 2, I = 3, WD = 4;
-    const f = new Body();
-    f.open(W.Block, 'exit').open(W.Loop, 'top');
-    f.get(I).get(BYTES).op(W.I32GeU, W.BrIf).uleb(f.depth('exit'));
-    f.get(FROM).get(I).op(W.I32Add).op(0xfe, 0x10, 2, 0).op(W.LocalTee).uleb(WD).open(W.If, 'if');
+interface PageLoops {
+  copy(from: number, to: number, bytes: number): number;
+  equal(a: number, b: number, bytes: number): number;
+}
+let loopModules: { copy: WebAssembly.Module; equal: WebAssembly.Module } | null = null;
+const loops = new WeakMap<WebAssembly.Memory, PageLoops>();
+function pageLoops(mem: WebAssembly.Memory): PageLoops {
+  let l = loops.get(mem);
+  if (l === undefined) {
+    loopModules ??= { copy: new WebAssembly.Module(moduleBytes(3, 2, copyBody())), equal: new WebAssembly.Module(moduleBytes(3, 1, equalBody())) };
+    const fn = (m: WebAssembly.Module) => new WebAssembly.Instance(m, { e: { m: mem } }).exports.f as PageLoops['copy'];
+    l = { copy: fn(loopModules.copy), equal: fn(loopModules.equal) };
+    loops.set(mem, l);
+  }
+  return l;
+}
+
+/** For I = 0, 8, ... below the byte count in local 2: `step`; then `result`. (Locals: 0, 1 the addresses, 3 I.) */
+function eightByteLoop(step: (f: Body) => void, result: number): Body {
+  const BYTES = 2, I = 3;
+  const f = new Body();
+  f.open(W.Block, 'exit').open(W.Loop, 'top');
+  f.get(I).get(BYTES).op(W.I32GeU, W.BrIf).uleb(f.depth('exit'));
+  step(f);
+  f.get(I).i32(8).op(W.I32Add).set(I).br('top');
+  f.end().end();
+  f.i32(result);
+  return f;
+}
+
+function copyBody(): Body {
+  const FROM = 0, TO = 1, I = 3, WD = 4;
+  return eightByteLoop((f) => {
+    f.get(FROM).get(I).op(W.I32Add).op(0xfe, 0x10, 2, 0).op(W.LocalTee).uleb(WD).open(W.If, 'if'); // i32.atomic.load
     f.get(TO).get(I).op(W.I32Add).get(FROM).get(I).op(W.I32Add).mem(W.I32Load, 2, 4).mem(W.I32Store, 2, 4);
     f.get(TO).get(I).op(W.I32Add).get(WD).i32(0x7fffffff).op(W.I32And).mem(W.I32Store, 2, 0);
     f.end();
-    f.get(I).i32(8).op(W.I32Add).set(I).br('top');
-    f.end().end();
-    f.i32(0);
-    copierModule ??= new WebAssembly.Module(moduleBytes(3, 2, f));
-    c = new WebAssembly.Instance(copierModule, { e: { m: mem } }).exports.f as PageCopier;
-    copiers.set(mem, c);
-  }
-  return c;
+  }, 0);
 }
 
-/** `equal(a, b, bytes)`: 1 if `bytes` (a multiple of 8) bytes of `mem` at a and at b are equal, else 0. In
- *  WebAssembly for the same reason as the copier: a fence.i compares every page a hart has decoded. */
-type PageEqual = (a: number, b: number, bytes: number) => number;
-let equalModule: WebAssembly.Module | null = null;
-const equals = new WeakMap<WebAssembly.Memory, PageEqual>();
-function pageEqual(mem: WebAssembly.Memory): PageEqual {
-  let e = equals.get(mem);
-  if (e === undefined) {
-    const A = 0, B = 1, BYTES = 2, I = 3;
-    const f = new Body();
-    f.open(W.Block, 'exit').open(W.Loop, 'top');
-    f.get(I).get(BYTES).op(W.I32GeU, W.BrIf).uleb(f.depth('exit'));
+function equalBody(): Body {
+  const A = 0, B = 1, I = 3;
+  return eightByteLoop((f) => {
     f.get(A).get(I).op(W.I32Add).mem(W.I64Load, 3, 0).get(B).get(I).op(W.I32Add).mem(W.I64Load, 3, 0).op(W.I64Ne);
     f.open(W.If, 'if').i32(0).op(W.Return).end();
-    f.get(I).i32(8).op(W.I32Add).set(I).br('top');
-    f.end().end();
-    f.i32(1);
-    equalModule ??= new WebAssembly.Module(moduleBytes(3, 1, f));
-    e = new WebAssembly.Instance(equalModule, { e: { m: mem } }).exports.f as PageEqual;
-    equals.set(mem, e);
-  }
-  return e;
+  }, 1);
 }
 
 /** Bytes of the WebAssembly memory for `size` bytes of RAM before any frame: RAM, the claim words, the slots, the

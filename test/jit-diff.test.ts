@@ -835,6 +835,32 @@ test('jit: a fault in the middle of a translated block retires exactly the instr
   assert.equal(h.regs[27], 5 + 6 * N + 1, 'minstret at the trap counts exactly the instructions before the fault');
 });
 
+test('jit: runs of one op (stores, loads, ALU) retire exactly as in the interpreter: budgets ending mid-run, a misaligned load and a fault inside a run', () => {
+  // The WebAssembly interpreter runs an instruction that follows one of the same op without a dispatch (interp-wasm.ts
+  // nextInRun); no translation here (threshold too high), so everything below runs in it.
+  const pr = pair((p) => {
+    p.la(A.t0, 'mtrap').w(A.csrw(MTVEC, A.t0));
+    p.li(A.a0, TBASE + 0x8000).li(A.s1, 60);
+    p.label('loop');
+    p.w(A.sw(A.a1, A.a0, 0), A.sw(A.a2, A.a0, 4), A.sw(A.a3, A.a0, 8), A.sw(A.a4, A.a0, 12), A.sw(A.a5, A.a0, 16));
+    p.w(A.lw(A.t1, A.a0, 0), A.lw(A.t2, A.a0, 4), A.lw(A.t3, A.a0, 8), A.lw(A.t4, A.a0, 12), A.lw(A.t5, A.a0, 16));
+    p.w(A.lw(A.t6, A.a0, 1), A.lw(A.t6, A.a0, 2), A.lw(A.t6, A.a0, 4)); // misaligned in the middle of a run
+    p.w(A.addi(A.a1, A.a1, 1), A.addi(A.a2, A.a2, 3), A.addi(A.a3, A.a3, 5), A.addi(A.a4, A.a4, 7), A.addi(A.a5, A.a5, 11));
+    p.w(A.add(A.s2, A.s2, A.t1), A.add(A.s3, A.s3, A.t2), A.add(A.s4, A.s4, A.t3), A.add(A.s5, A.s5, A.t4));
+    p.w(A.addi(A.s1, A.s1, -1), (pc, L) => A.bne(A.s1, 0, L('loop') - pc));
+    p.li(A.a0, TBASE + RAM - 8);
+    p.w(A.lw(A.t1, A.a0, 0), A.lw(A.t2, A.a0, 4), A.lw(A.t3, A.a0, 8), A.lw(A.t4, A.a0, 12)); // the third leaves RAM
+    recordingHandler(p);
+  }, 1 << 20);
+  lockstep(pr, upTo(7), 3 + 4 + 60 * 24 + 4 + 150);
+  const h = pr.jit.h;
+  assert.equal(h.jitStats!.regions, 0, 'nothing translated');
+  assert.equal(h.mcause, 5, 'load access fault');
+  assert.equal(h.mtval >>> 0, TBASE + RAM);
+  assert.equal(h.regs[27], 3 + 4 + 60 * 24 + 4, 'minstret at the trap counts exactly the instructions before the fault');
+  assert.equal(h.regs[A.s2], (60 * 59) / 2, 'the stores, loads and adds of every iteration ran');
+});
+
 test('jit: a store to a page holding translated code (same page) takes effect at the next execution', () => {
   const pr = pair((p) => {
     p.li(A.s1, 300);

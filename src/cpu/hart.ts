@@ -19,7 +19,7 @@
  *    stays the reference (engine 'interp') and the fallback of a hart without a slot in guest memory.
  */
 import { CODE_PAGE_WORDS, GuestMemory, HartSlot, PAGE_SIZE, SNAPSHOT_WORD } from './memory.js';
-import { Stop, WasmInterp, setTimeSource, wasmInterpreter } from './interp-wasm.js';
+import { RUN_BIT, Stop, WasmInterp, setTimeSource, wasmInterpreter } from './interp-wasm.js';
 import { Decoded, Op, decode16, decode32 } from './decode.js';
 import { mulh, mulhsu, mulhu } from './alu.js';
 import { Engine, JitStats, MIN_RUN, PROBE_CALLS, Translator, defaultAdoptDecoded, defaultBackEnd, defaultEngine, defaultJitThreshold, defaultWasmInterp } from './jit.js';
@@ -883,12 +883,15 @@ export class Hart {
     for (let n = 0; n < DECODE_AHEAD; n++) {
       const op = c & 0xff;
       if (op === Op.JAL || op === Op.JALR || op >= Op.ECALL || op === Op.ILLEGAL || op === Op.FENCE_I) return;
+      const prev = pc & 0xffe;
       pc = pc + ((c >> 24) & 7) | 0;
       const i = pc & 0xfff;
       // The same page only; its last halfword may start an instruction that straddles (never cached).
       if ((pc >>> 12) !== vpn || i >= 0xffe || page[i] !== 0) return;
       c = this.decodeAt(pc, page, i);
       if (c <= 0) return;
+      // Two of the same op in a row: the WebAssembly interpreter runs the second without a dispatch (RUN_BIT).
+      if ((c & 0xff) === op && op >= Op.ADDI && op <= Op.SW && (op <= Op.AND || op >= Op.LB)) Atomics.or(page, prev, RUN_BIT);
     }
   }
 

@@ -171,6 +171,16 @@ function body(): Body {
   f.i32(-1).set(VPAGE);
   f.open(W.Block, 'exit').open(W.Loop, 'top');
   const stop = (why: Stop): void => { f.i32(why).set(STOP).br('exit'); };
+  /** T = the address of pc's decoded word in the page's frame, left on the stack too. */
+  const slotOfPc = (): void => { f.get(FR).get(PC).i32(0xffe).op(W.I32And).i32(2).op(W.I32Shl, W.I32Add).op(W.LocalTee).uleb(T); };
+  /** The instruction in C is counted, and RD is the address of its rd. */
+  const counted = (): void => {
+    f.get(LEFT).i32(1).op(W.I32Sub).set(LEFT);
+    f.get(S).get(C).i32(6).op(W.I32ShrS).i32(0xfc).op(W.I32And, W.I32Add).set(RD);
+  };
+  /** The address after the instruction in C (pushed); pc moved there. */
+  const afterC = (): void => { f.get(PC).get(C).i32(24).op(W.I32ShrU).i32(7).op(W.I32And, W.I32Add); };
+  const pastC = (): void => { afterC(); f.set(PC); };
 
   // Budget.
   f.get(LEFT).op(W.I32Eqz).open(W.If, 'if'); stop(Stop.Budget); f.end();
@@ -185,8 +195,7 @@ function body(): Body {
   f.get(PC).i32(12).op(W.I32ShrU).set(VPAGE);
   f.end();
   // Fetch the decoded word and its immediate.
-  f.get(FR).get(PC).i32(0xffe).op(W.I32And).i32(2).op(W.I32Shl, W.I32Add).op(W.LocalTee).uleb(T);
-  f.mem(W.I32Load, 2, 0).set(C);
+  slotOfPc(); f.mem(W.I32Load, 2, 0).set(C);
   f.get(T).mem(W.I32Load, 2, 4).set(IMM);
   f.get(C).i32(0).op(W.I32LeS).open(W.If, 'if');
   f.get(C).op(W.I32Eqz).open(W.If, 'if');
@@ -207,25 +216,23 @@ function body(): Body {
   f.get(C).i32(0x7fffffff).op(W.I32And).set(C);
   f.end();
   f.end();
-  f.get(LEFT).i32(1).op(W.I32Sub).set(LEFT);
-  f.get(S).get(C).i32(6).op(W.I32ShrS).i32(0xfc).op(W.I32And, W.I32Add).set(RD);
+  counted();
 
   const rs1 = (): void => { f.get(S).get(C).i32(12).op(W.I32ShrU).i32(0x7c).op(W.I32And, W.I32Add).mem(W.I32Load, 2, 0); };
   const rs2 = (): void => { f.get(S).get(C).i32(17).op(W.I32ShrU).i32(0x7c).op(W.I32And, W.I32Add).mem(W.I32Load, 2, 0); };
   const toRd = (): void => { f.mem(W.I32Store, 2, 0); }; // (RD pushed first)
-  const next = (): void => { f.get(PC).get(C).i32(24).op(W.I32ShrU).i32(7).op(W.I32And, W.I32Add).set(PC).br('top'); };
+  const next = (): void => { pastC(); f.br('top'); };
   // The end of a handler of an op that runs: when the next instruction on the page is the same op (RUN_BIT, set by
   // hart.ts decodeAhead), has budget and is no entry point, it runs without another dispatch ('run' is the handler's
   // loop). The dispatch's indirect branch is what kernel code mostly pays for (bench/README, sixteenth session), and
   // 22% of the instructions of the slowest stretch of a Linux boot follow one of the same op (stores 9%, loads 7%).
   const nextInRun = (): void => {
-    f.get(PC).get(C).i32(24).op(W.I32ShrU).i32(7).op(W.I32And, W.I32Add).set(PC);
+    pastC();
     f.get(C).i32(27).op(W.I32ShrU).i32(1).op(W.I32And).get(LEFT).i32(0).op(W.I32Ne, W.I32And).open(W.If, 'if');
-    f.get(FR).get(PC).i32(0xffe).op(W.I32And).i32(2).op(W.I32Shl, W.I32Add).op(W.LocalTee).uleb(T).mem(W.I32Load, 2, 0).op(W.LocalTee).uleb(B);
+    slotOfPc(); f.mem(W.I32Load, 2, 0).op(W.LocalTee).uleb(B);
     f.i32(0).op(W.I32GtS).open(W.If, 'if');
     f.get(B).set(C).get(T).mem(W.I32Load, 2, 4).set(IMM);
-    f.get(LEFT).i32(1).op(W.I32Sub).set(LEFT);
-    f.get(S).get(C).i32(6).op(W.I32ShrS).i32(0xfc).op(W.I32And, W.I32Add).set(RD);
+    counted();
     f.br('run');
     f.end().end();
     f.br('top');
@@ -290,12 +297,12 @@ function body(): Body {
       }
       case Op.AUIPC: f.get(RD).get(PC).get(IMM).op(W.I32Add); toRd(); next(); break;
       case Op.JAL:
-        f.get(RD).get(PC).get(C).i32(24).op(W.I32ShrU).i32(7).op(W.I32And, W.I32Add); toRd();
+        f.get(RD); afterC(); toRd();
         taken(); break;
       case Op.JALR:
         // The target before the link is written (rd may be rs1).
         rs1(); f.get(IMM).op(W.I32Add).i32(-2).op(W.I32And).set(A);
-        f.get(RD).get(PC).get(C).i32(24).op(W.I32ShrU).i32(7).op(W.I32And, W.I32Add); toRd();
+        f.get(RD); afterC(); toRd();
         f.get(A).set(PC).br('top'); break;
       case Op.LW: case Op.LH: case Op.LHU: case Op.LB: case Op.LBU:
       case Op.SW: case Op.SH: case Op.SB: {
@@ -450,7 +457,7 @@ function body(): Body {
         f.get(A).get(S).mem(W.I32Load, 2, 4 * HartSlot.SPIN_START).op(W.I32Sub).get(S).mem(W.I32Load, 2, 4 * HartSlot.PLE_WINDOW).op(W.I32GtU);
         f.open(W.If, 'if');
         f.get(S).get(A).mem(W.I32Store, 2, 4 * HartSlot.SPIN_START);
-        f.get(PC).get(C).i32(24).op(W.I32ShrU).i32(7).op(W.I32And, W.I32Add).set(PC);
+        pastC();
         stop(Stop.Pause);
         f.end();
         f.end();

@@ -18,7 +18,7 @@
  *    decoded pages kept in frames of guest memory), which stops for `step` in front of what it does not do; `interp`
  *    stays the reference (engine 'interp') and the fallback of a hart without a slot in guest memory.
  */
-import { CODE_PAGE_WORDS, GuestMemory, HartSlot, PAGE_SIZE, SNAPSHOT_WORD } from './memory.js';
+import { CODE_PAGE_WORDS, GuestMemory, HartSlot, PAGE_SIZE, SNAPSHOT_WORD, snapshotInstruction } from './memory.js';
 import { RUN_BIT, Stop, WasmInterp, setTimeSource, wasmInterpreter } from './interp-wasm.js';
 import { Decoded, Op, decode16, decode32 } from './decode.js';
 import { mulh, mulhsu, mulhu } from './alu.js';
@@ -973,13 +973,12 @@ export class Hart {
   private decodeAt(pc: number, page: Int32Array, i: number): number {
     // From the page's snapshot, not from RAM (memory.ts SNAPSHOT_WORD).
     const o = pc & 0xfff;
-    const w = page[SNAPSHOT_WORD + (o >> 2)];
-    const lo = (o & 2) === 0 ? w & 0xffff : w >>> 16;
+    const inst = snapshotInstruction(page, o);
     const d = this.dec;
-    if ((lo & 3) !== 3) {
-      decode16(lo, d);
+    if ((inst & 3) !== 3) {
+      decode16(inst, d);
     } else if (o !== 0xffe) {
-      decode32((o & 2) === 0 ? w : lo | (page[SNAPSHOT_WORD + (o >> 2) + 1] << 16), d);
+      decode32(inst, d);
     } else {
       // The instruction straddles two pages: fetch the upper half through the MMU, and never cache it where the
       // interpreters look. The WebAssembly interpreter keeps the decoding beside the page (STRADDLE_WORD) with the
@@ -988,7 +987,7 @@ export class Hart {
       if (up === FAULT) return 0;
       if (up === NOT_RAM) { this.raise(Cause.INST_ACCESS, pc + 2 | 0); return 0; }
       const hi = this.mem.u16[up >> 1];
-      decode32(lo | (hi << 16), d);
+      decode32(inst | (hi << 16), d);
       page[i + 1] = d.imm;
       page[STRADDLE_WORD] = d.word;
       page[STRADDLE_WORD + 1] = hi;

@@ -58,7 +58,7 @@
  */
 import { Decoded, Op, decode16, decode32 } from './decode.js';
 import { mulh, mulhsu, mulhu } from './alu.js';
-import { HartSlot, SNAPSHOT_WORD } from './memory.js';
+import { HartSlot, snapshotInstruction } from './memory.js';
 import type { GuestMemory } from './memory.js';
 import { compileWasm } from './jit-wasm.js';
 
@@ -306,12 +306,11 @@ export class Translator {
     const c = page[o];
     if (c !== 0) return c & 0x7fffffff;
     // From the page's snapshot, as hart.ts decodeAt (memory.ts SNAPSHOT_WORD).
-    const w = page[SNAPSHOT_WORD + (o >> 2)];
-    const lo = (o & 2) === 0 ? w & 0xffff : w >>> 16;
+    const inst = snapshotInstruction(page, o);
     const d = this.dec;
-    if ((lo & 3) !== 3) decode16(lo, d);
+    if ((inst & 3) !== 3) decode16(inst, d);
     else if (o === 0xffe) return 0;
-    else decode32((o & 2) === 0 ? w : lo | (page[SNAPSHOT_WORD + (o >> 2) + 1] << 16), d);
+    else decode32(inst, d);
     page[o + 1] = d.imm; // (the immediate first: see hart.ts decodeAt)
     Atomics.store(page, o, d.word);
     return d.word;

@@ -90,12 +90,6 @@ export const enum HartSlot {
 const CLAIMS_BYTES = 4096;
 const FRAME_TOP = 64;
 const WASM_PAGE = 65536;
-/**
- * A decoded-page frame: a link word (the next frame of its slot), a generation word (bumped each time the frame is
- * given to a page), then the decoded page itself (hart.ts CODE_PAGE_LENGTH words). Frames are carved from the memory
- * above the code maps, which grows on demand up to FRAME_PAGES more WebAssembly pages.
- */
-const FRAME_WORDS = 2 + 7170;
 /** Words of a decoded page that hold decoded instructions ([word, imm] per halfword; hart.ts). */
 const DECODED_WORDS = PAGE_SIZE;
 /**
@@ -106,6 +100,21 @@ const DECODED_WORDS = PAGE_SIZE;
  */
 export const CODE_PAGE_WORDS = PAGE_SIZE + 2 + PAGE_SIZE / 2 + PAGE_SIZE / 4;
 export const SNAPSHOT_WORD = CODE_PAGE_WORDS - PAGE_SIZE / 4;
+
+/** The bits of the instruction at byte `o` of decoded page `page`'s snapshot: a compressed one's 16, else its 32, but
+ *  only the lower 16 at the page's last halfword (the upper half is on the next page). */
+export function snapshotInstruction(page: Int32Array, o: number): number {
+  const w = page[SNAPSHOT_WORD + (o >> 2)];
+  if ((o & 2) === 0) return (w & 3) === 3 ? w : w & 0xffff;
+  const lo = w >>> 16;
+  return (lo & 3) !== 3 || o === 0xffe ? lo : lo | (page[SNAPSHOT_WORD + (o >> 2) + 1] << 16);
+}
+/**
+ * A decoded-page frame: a link word (the next frame of its slot), a generation word (bumped each time the frame is
+ * given to a page), then the decoded page itself (hart.ts CODE_PAGE_LENGTH words). Frames are carved from the memory
+ * above the code maps, which grows on demand up to FRAME_PAGES more WebAssembly pages.
+ */
+const FRAME_WORDS = 2 + CODE_PAGE_WORDS;
 const FRAME_BYTES = FRAME_WORDS * 4;
 const FRAME_PAGES = 16384;
 const GROW_PAGES = 64;
@@ -317,11 +326,9 @@ export class GuestMemory {
   writeU32(paddr: number, value: number): void {
     const o = (paddr >>> 0) - this.base;
     if (!this.contains(paddr, 4)) throw new RangeError(`write at 0x${(paddr >>> 0).toString(16)} is outside RAM`);
-    if ((o & 3) === 0) Atomics.store(this.i32, o >> 2, value | 0);
-    else {
-      const b = this.u8;
-      b[o] = value; b[o + 1] = value >>> 8; b[o + 2] = value >>> 16; b[o + 3] = value >>> 24;
-    }
+    if ((o & 3) === 0) { Atomics.store(this.i32, o >> 2, value | 0); return; }
+    const b = this.u8;
+    b[o] = value; b[o + 1] = value >>> 8; b[o + 2] = value >>> 16; b[o + 3] = value >>> 24;
   }
 }
 

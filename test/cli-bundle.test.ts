@@ -24,7 +24,7 @@ function hv(...args: string[]) {
 
 test('the installed command is the bundle, with its vCPU thread beside it', () => {
   assert.equal(pkg.bin.hartvisor, 'dist/src/cli/hartvisor.js');
-  assert.ok(existsSync(cli) && existsSync(resolve(cli, '../vcpu-worker.js')), 'npm run build makes both bundles');
+  assert.ok(existsSync(cli) && existsSync(resolve(cli, '../vcpu-worker.cjs')), 'npm run build makes both bundles');
   const v = hv('--version');
   assert.equal(v.status, 0, v.stderr);
   assert.equal(v.stdout, `hartvisor ${pkg.version}\n`);

@@ -79,6 +79,13 @@ function bootProcess(cmd: string, args: string[], who: string, timeoutSec: numbe
   });
 }
 
+/** The median of `xs`, or null when empty. */
+function median(xs: number[]): number | null {
+  if (xs.length === 0) return null;
+  const v = [...xs].sort((a, b) => a - b), k = v.length >> 1;
+  return v.length % 2 === 1 ? v[k] : (v[k - 1] + v[k]) / 2;
+}
+
 export const linuxBootGroup: BenchGroup = {
   name: 'linux',
   title: 'Linux 6.1 boot to init and power-off (hartvisor threads, in-process; -cli: `hartvisor run` as a process; -det: deterministic executor, as a process; vs QEMU TCG + OpenSBI)',
@@ -92,20 +99,22 @@ export const linuxBootGroup: BenchGroup = {
     for (const [vcpus, how] of [[1, 'in-process'], [4, 'in-process'], [4, 'cli'], [4, 'det']] as const) {
       const name = `linux-${vcpus}vcpu${how === 'in-process' ? '' : `-${how}`}`;
       if (!ctx.wants(name)) continue;
-      ctx.log(`${name}: hartvisor`);
+      // Boots alternate, hartvisor then QEMU, so that a slow spell of the host falls on both sides: on a 2-core
+      // host the ratio of one pair moved by ~20% from run to run (bench/README.md, seventeenth session).
       let hv: Timing = { up: null, off: null, ok: false };
+      let q: Timing | null = null;
+      const pairRatios: number[] = [];
+      const withQemu = ctx.qemu !== null && existsSync(OPENSBI);
       for (let i = 0; i < ctx.repeat; i++) {
+        ctx.log(`${name}: hartvisor (${i + 1}/${ctx.repeat})`);
         const t = how === 'in-process' ? await bootHartvisor(vcpus, ctx.timeoutSec)
           : await bootCli(vcpus, how === 'det' ? 'deterministic' : 'threads', ctx.timeoutSec);
         if (!hv.ok || (t.ok && (t.off ?? Infinity) < (hv.off ?? Infinity))) hv = t;
-      }
-      let q: Timing | null = null;
-      if (ctx.qemu && existsSync(OPENSBI)) {
-        ctx.log(`${name}: QEMU`);
-        for (let i = 0; i < ctx.repeat; i++) {
-          const t = await bootQemu(ctx.qemu, vcpus, ctx.timeoutSec);
-          if (!q || (t.ok && (t.off ?? Infinity) < (q.off ?? Infinity))) q = t;
-        }
+        if (!withQemu) continue;
+        ctx.log(`${name}: QEMU (${i + 1}/${ctx.repeat})`);
+        const u = await bootQemu(ctx.qemu!, vcpus, ctx.timeoutSec);
+        if (!q || (u.ok && (u.off ?? Infinity) < (q.off ?? Infinity))) q = u;
+        if (t.off !== null && u.off !== null) pairRatios.push(t.off / u.off);
       }
       const errors = [hv.error, q && !q.ok ? q.error : undefined].filter((e): e is string => !!e);
       rows.push({
@@ -116,6 +125,9 @@ export const linuxBootGroup: BenchGroup = {
           qUp: metric('QEMU up s', 's', q?.up ?? null),
           qOff: metric('QEMU off s', 's', q?.off ?? null),
           ratio: metric('off hartvisor/QEMU', 'x', hv.off !== null && q?.off ? hv.off / q.off : null),
+          // (with --repeat N: the median over the N alternating pairs, and in how many hartvisor was faster)
+          pairRatio: metric('off ratio, median of pairs', 'x', median(pairRatios)),
+          pairsFaster: metric('pairs hartvisor faster', 'pairs', pairRatios.length > 0 ? pairRatios.filter((r) => r < 1).length : null, 0),
         },
       });
     }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { GuestMemory } from '../src/cpu/memory.js';
 import { Hart } from '../src/cpu/hart.js';
 import * as A from './helpers/asm.js';
-import { Asm } from './helpers/asm.js';
+import { Asm, PTE, Sv32 } from './helpers/asm.js';
 
 const BASE = 0x80000000;
 const S_MODE = 1;
@@ -150,4 +150,26 @@ test('code the host writes (a loader, a device) is what a hart that has not run 
   runFrom(second, BASE, 10);
   assert.equal(second.adopted, 0);
   assert.equal(second.regs[A.a0], 2);
+});
+
+test('a store to a decoded page drops it also when the WebAssembly interpreter\'s page walk translates it', () => {
+  // S-mode over Sv32 (so that a store that misses the TLB is translated by the page walk in WebAssembly): code on a
+  // writable page stores into itself, after an sfence.vma, over an instruction decoded already; no fence.i after it.
+  // The reference interpreter drops the page at the store and runs the new instruction; so must 'jit'.
+  const run = (engine: 'jit' | 'interp'): number => {
+    const mem = new GuestMemory(64 * 1024);
+    const pt = new Sv32(mem, BASE + 0x8000, BASE + 0x9000);
+    for (let k = 0; k < 8; k++) pt.map(BASE + k * 0x1000, BASE + k * 0x1000, PTE.V | PTE.R | PTE.W | PTE.X | PTE.A | PTE.D);
+    const p = new Asm(BASE + 0x1000);
+    p.la(A.t0, 'patched').li(A.t1, A.addi(A.a0, 0, 2)).w(A.sfenceVma(), A.sw(A.t1, A.t0, 0));
+    p.label('patched').w(A.addi(A.a0, 0, 1), A.jal(0, 0));
+    mem.write(BASE + 0x1000, p.bytes());
+    const h = new Hart(mem, { hartId: 0, engine });
+    h.reset(BASE + 0x1000, S_MODE);
+    h.csrWrite(0x180, pt.satp);
+    h.run(50);
+    return h.regs[A.a0];
+  };
+  assert.equal(run('interp'), 2);
+  assert.equal(run('jit'), 2);
 });

@@ -146,7 +146,7 @@ function walk(f: Body, slow: () => void): void {
   f.get(W1); ramBase(); f.op(W.I32Sub).op(W.LocalTee).uleb(W1); ramSize(); f.op(W.I32GeU); fail();
   // A store to a page of decoded code takes JavaScript's path (it drops the page), and so does one to the reserved
   // word (hart.ts storeSlow drops the reservation).
-  f.get(ACC).get(CMAP).get(W1).i32(12).op(W.I32ShrU).i32(2).op(W.I32Shl, W.I32Add).mem(W.I32Load, 2, 0).op(W.I32And); fail();
+  f.get(ACC).get(CMAP).get(W1).i32(12).op(W.I32ShrU).i32(2).op(W.I32Shl, W.I32Add).mem(W.I32Load, 2, 0).i32(0).op(W.I32Ne, W.I32And); fail();
   f.get(ACC).get(S).mem(W.I32Load, 2, 4 * HartSlot.RES_OFF).get(W1).i32(-4).op(W.I32And, W.I32Eq, W.I32And); fail();
   // The TLB entry, and the instruction again.
   f.get(A).i32(12).op(W.I32ShrU).get(TM).op(W.I32And).i32(2).op(W.I32Shl).get(S).op(W.I32Add).set(T);

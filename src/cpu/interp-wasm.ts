@@ -92,11 +92,12 @@ export function wasmInterpreter(mem: GuestMemory): WasmInterp | null {
 }
 
 /**
- * The Sv32 walk of a load (ACC 0) or store (ACC 1) at A that missed the TLB, as hart.ts `translate` does it, for the
- * common case only: a valid leaf that allows the access, its A (and D) bits already set, in RAM, and for a store not
- * on a page of decoded code. It fills the TLB entry and runs the instruction again; anything else (faults, A/D
- * updates, MMIO, M-mode, code pages) goes to JavaScript, which walks again. Linux fences single pages ~130,000
- * times in a boot, and each fence is followed by misses.
+ * The Sv32 walk of a load or LR (ACC 0), a store or AMO (ACC 1) or an SC (ACC 3) at A that missed the TLB, as hart.ts
+ * `translate` does it, for the common case only: a valid leaf that allows the access, its A (and D) bits already set,
+ * in RAM, and for a store not on a page of decoded code nor (but for an SC) to the reserved word. It fills the TLB
+ * entry and runs the instruction again; anything else (faults, A/D updates, MMIO, M-mode, code pages) goes to
+ * JavaScript, which walks again. Linux fences single pages ~130,000 times in a boot, and each fence is followed by
+ * misses; a secondary vCPU doing kernel work left ~5,000 AMOs and SCs a boot to JavaScript for their misses.
  */
 function walk(f: Body, slow: () => void): void {
   const fail = (): void => { f.open(W.If, 'if'); slow(); f.end(); };
@@ -133,7 +134,7 @@ function walk(f: Body, slow: () => void): void {
   f.op(W.Else).get(PTE).i32(2).op(W.I32And, W.I32Eqz).get(CX).i32(25).op(W.I32ShrU).get(PTE).i32(3).op(W.I32ShrU, W.I32And);
   f.i32(1).op(W.I32And, W.I32Eqz, W.I32And).end(); fail();
   // A, and D for a store, already set (JavaScript sets them, atomically).
-  f.get(PTE).i32(0x40).get(ACC).i32(7).op(W.I32Shl, W.I32Or).op(W.LocalTee).uleb(B).op(W.I32And).get(B).op(W.I32Ne); fail();
+  f.get(PTE).i32(0x40).get(ACC).i32(1).op(W.I32And).i32(7).op(W.I32Shl, W.I32Or).op(W.LocalTee).uleb(B).op(W.I32And).get(B).op(W.I32Ne); fail();
   // The physical address (below 4 GiB; a superpage aligned), then its RAM offset (else MMIO) in W1.
   f.get(LVL).open(W.If, 'if');
   f.get(PTE).i32(10).op(W.I32ShrU).i32(0x3ff).op(W.I32And).get(PTE).i32(20).op(W.I32ShrU).i32(0x400).op(W.I32GeU, W.I32Or); fail();
@@ -147,7 +148,7 @@ function walk(f: Body, slow: () => void): void {
   // A store to a page of decoded code takes JavaScript's path (it drops the page), and so does one to the reserved
   // word (hart.ts storeSlow drops the reservation).
   f.get(ACC).get(CMAP).get(W1).i32(12).op(W.I32ShrU).i32(2).op(W.I32Shl, W.I32Add).mem(W.I32Load, 2, 0).i32(0).op(W.I32Ne, W.I32And); fail();
-  f.get(ACC).get(S).mem(W.I32Load, 2, 4 * HartSlot.RES_OFF).get(W1).i32(-4).op(W.I32And, W.I32Eq, W.I32And); fail();
+  f.get(ACC).i32(1).op(W.I32Eq).get(S).mem(W.I32Load, 2, 4 * HartSlot.RES_OFF).get(W1).i32(-4).op(W.I32And, W.I32Eq, W.I32And); fail();
   // The TLB entry, and the instruction again.
   f.get(A).i32(12).op(W.I32ShrU).get(TM).op(W.I32And).i32(2).op(W.I32Shl).get(S).op(W.I32Add).set(T);
   f.get(ACC).open(W.If, 'if');
@@ -350,13 +351,15 @@ function body(): Body {
         f.i32(-1).set(VPAGE); // (the current page is looked up again, as after JavaScript's `refetch`)
         next(); break;
       case Op.LR_W: case Op.SC_W: case Op.AMOSWAP_W: case Op.AMOADD_W: case Op.AMOXOR_W: case Op.AMOAND_W: case Op.AMOOR_W: {
-        // Aligned, and a hit in the load TLB (LR) or the store TLB (SC, AMOs: never a page of decoded code), as
-        // hart.ts amoIndex; A = the RAM byte offset. Reservation: the slot's RES_OFF and RES_VAL words.
+        // Aligned, and in the load TLB (LR) or the store TLB (SC, AMOs: never a page of decoded code), after a walk if
+        // need be, as hart.ts amoIndex; A = the RAM byte offset. Reservation: the slot's RES_OFF and RES_VAL words.
         const lr = k === Op.LR_W;
         rs1(); f.op(W.LocalTee).uleb(A).i32(12).op(W.I32ShrU).get(TM).op(W.I32And).i32(2).op(W.I32Shl).get(S).op(W.I32Add).set(T);
+        f.get(A).i32(3).op(W.I32And).open(W.If, 'if'); slow(); f.end(); // misaligned: JavaScript raises the fault
+        // A TLB miss: the page walk, as for loads and stores (an SC's own reservation does not stop it: ACC 3).
         f.get(T).mem(W.I32Load, 2, lr ? HartSlot.LOAD_TAG : HartSlot.STORE_TAG);
-        f.get(A).i32(12).op(W.I32ShrU).get(CX).op(W.I32Or, W.I32Ne).get(A).i32(3).op(W.I32And, W.I32Or);
-        f.open(W.If, 'if'); slow(); f.end();
+        f.get(A).i32(12).op(W.I32ShrU).get(CX).op(W.I32Or, W.I32Ne);
+        f.open(W.If, 'if'); f.i32(lr ? 0 : k === Op.SC_W ? 3 : 1).set(ACC).br('walk'); f.end();
         f.get(T).mem(W.I32Load, 2, lr ? HartSlot.LOAD_OFF : HartSlot.STORE_OFF).get(A).i32(4095).op(W.I32And, W.I32Add).set(A);
         if (lr) {
           f.get(A).op(0xfe, 0x10, 2, 0).set(B); // i32.atomic.load

@@ -3,8 +3,8 @@
  * hartvisor (threaded executor) with 1 and 4 vCPUs, beside QEMU TCG booting the same kernel under the RV32 OpenSBI in
  * the same run. Targets to power-off with 4 vCPUs: no slower than 2x QEMU (issue 5), than QEMU (issue 9).
  * The threads rows are timed in this process from `createVm` (no Node start-up, no module loading). The `-cli` row
- * times `hartvisor run` as a process, as a user runs it and as QEMU is timed: Node's start-up, the modules, the
- * threads' exit included. The `-det` rows boot with the deterministic executor (every vCPU on one thread) as a
+ * times `hartvisor run` as a process, as a user runs it (the command file itself, through its first line) and as
+ * QEMU is timed: Node's start-up, the modules, the threads' exit included. The `-det` rows boot with the deterministic executor (every vCPU on one thread) as a
  * process, `hartvisor run --executor deterministic`: how fast the engine is without the threads' costs.
  */
 import { spawn } from 'node:child_process';
@@ -52,9 +52,10 @@ function bootQemu(qemu: string, vcpus: number, timeoutSec: number): Promise<Timi
 /** Node's flags for the `hartvisor` command (the first line of src/cli/main.ts): one V8 helper thread. */
 const HARTVISOR_NODE_FLAGS = ['--v8-pool-size=1'];
 
-/** `hartvisor run` with either executor, as a process. */
+/** `hartvisor run` with either executor, as a process: the command itself, through its first line (the node flags and
+ *  environment it sets, src/cli/main.ts), as a user runs it. */
 function bootCli(vcpus: number, executor: 'threads' | 'deterministic', timeoutSec: number): Promise<Timing> {
-  return bootProcess(process.execPath, [...HARTVISOR_NODE_FLAGS, path.join(repo, 'dist/src/cli/hartvisor.js'), 'run', IMAGE, '--vcpus', String(vcpus),
+  return bootProcess(path.join(repo, 'dist/src/cli/hartvisor.js'), ['run', IMAGE, '--vcpus', String(vcpus),
     '--memory', '256', '--executor', executor, '--append', BOOTARGS], 'hartvisor', timeoutSec);
 }
 

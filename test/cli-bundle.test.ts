@@ -46,3 +46,14 @@ test('the bundled command finds the benchmark groups', () => {
   assert.equal(bad.status, ExitCode.USAGE, bad.stderr);
   assert.match(bad.stderr, /^hartvisor: error: no benchmark group 'frobnicate'/);
 });
+
+test('the command drops NODE_EXTRA_CA_CERTS before Node starts (its first line): Node would load that bundle first', () => {
+  // Run as a user runs it, through its first line; Node warns about an extra-certificates file it cannot load.
+  const r = spawnSync(cli, ['--version'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_EXTRA_CA_CERTS: '/nonexistent/ca.pem' } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, `hartvisor ${pkg.version}\n`);
+  assert.equal(r.stderr, '', 'no certificate warning');
+  // (The same file given to node directly does warn: the check above can fail.)
+  const n = spawnSync(process.execPath, ['-e', '0'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_EXTRA_CA_CERTS: '/nonexistent/ca.pem' } });
+  assert.match(n.stderr, /extra certs/i);
+});

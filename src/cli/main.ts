@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --v8-pool-size=1
+#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS node --v8-pool-size=1
 /**
  * The `hartvisor` executable (package.json "bin"). All logic is in `cli.ts`; this file only wires it to the
  * process: arguments in, exit status out, and no stack trace on stderr for anything that escapes.
@@ -7,6 +7,10 @@
  * vCPU thread's JavaScript and compiles its WebAssembly on the helper threads, which then compete with the vCPU
  * threads for the host's cores. With one instead of four, a 4-vCPU Linux boot on a 2-core host took 3-13% less wall
  * time in each of seven sets of alternating boots (bench/README.md, fifteenth session).
+ *
+ * And without NODE_EXTRA_CA_CERTS: when it is set, Node reads and parses that certificate bundle before the first
+ * line of any script (the test host sets it to the system's 140 roots: Node's start-up 48 ms instead of 18). The
+ * hypervisor makes no TLS connection, so the command drops it.
  */
 import { DEBUG_ENV, main } from './cli.js';
 import { ExitCode } from './exit-codes.js';

@@ -105,15 +105,15 @@ export const linuxBootGroup: BenchGroup = {
       let hv: Timing = { up: null, off: null, ok: false };
       let q: Timing | null = null;
       const pairRatios: number[] = [];
-      const withQemu = ctx.qemu !== null && existsSync(OPENSBI);
+      const qemu = existsSync(OPENSBI) ? ctx.qemu : null;
       for (let i = 0; i < ctx.repeat; i++) {
         ctx.log(`${name}: hartvisor (${i + 1}/${ctx.repeat})`);
         const t = how === 'in-process' ? await bootHartvisor(vcpus, ctx.timeoutSec)
           : await bootCli(vcpus, how === 'det' ? 'deterministic' : 'threads', ctx.timeoutSec);
         if (!hv.ok || (t.ok && (t.off ?? Infinity) < (hv.off ?? Infinity))) hv = t;
-        if (!withQemu) continue;
+        if (qemu === null) continue;
         ctx.log(`${name}: QEMU (${i + 1}/${ctx.repeat})`);
-        const u = await bootQemu(ctx.qemu!, vcpus, ctx.timeoutSec);
+        const u = await bootQemu(qemu, vcpus, ctx.timeoutSec);
         if (!q || (u.ok && (u.off ?? Infinity) < (q.off ?? Infinity))) q = u;
         if (t.off !== null && u.off !== null) pairRatios.push(t.off / u.off);
       }

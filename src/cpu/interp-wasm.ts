@@ -41,6 +41,9 @@ const LOOP_COUNTS = 4096 + 2;
 export const RUN_BIT = 1 << 27;
 /** Word index, in a decoded page, of a straddling instruction's decoding and its upper half (hart.ts). */
 const STRADDLE_WORD = 4096;
+/** The access a page walk is for (local ACC; `walk`): bit 0 set for a write, bit 1 for an SC, whose own reservation
+ *  does not stop it. */
+const ACC_LOAD = 0, ACC_STORE = 1, ACC_SC = 3;
 
 // Locals: the parameters slot, pc, left; then the function's own.
 const S = 0, PC = 1, LEFT = 2, LEFT0 = 3, VPAGE = 4, FR = 5, C = 6, IMM = 7, A = 8, T = 9, CX = 10, FCX = 11, TM = 12,
@@ -146,9 +149,9 @@ function walk(f: Body, slow: () => void): void {
   f.end();
   f.get(W1); ramBase(); f.op(W.I32Sub).op(W.LocalTee).uleb(W1); ramSize(); f.op(W.I32GeU); fail();
   // A store to a page of decoded code takes JavaScript's path (it drops the page), and so does one to the reserved
-  // word (hart.ts storeSlow drops the reservation).
+  // word (hart.ts storeSlow drops the reservation), but for an SC's.
   f.get(ACC).get(CMAP).get(W1).i32(12).op(W.I32ShrU).i32(2).op(W.I32Shl, W.I32Add).mem(W.I32Load, 2, 0).i32(0).op(W.I32Ne, W.I32And); fail();
-  f.get(ACC).i32(1).op(W.I32Eq).get(S).mem(W.I32Load, 2, 4 * HartSlot.RES_OFF).get(W1).i32(-4).op(W.I32And, W.I32Eq, W.I32And); fail();
+  f.get(ACC).i32(ACC_STORE).op(W.I32Eq).get(S).mem(W.I32Load, 2, 4 * HartSlot.RES_OFF).get(W1).i32(-4).op(W.I32And, W.I32Eq, W.I32And); fail();
   // The TLB entry, and the instruction again.
   f.get(A).i32(12).op(W.I32ShrU).get(TM).op(W.I32And).i32(2).op(W.I32Shl).get(S).op(W.I32Add).set(T);
   f.get(ACC).open(W.If, 'if');
@@ -318,7 +321,7 @@ function body(): Body {
         f.open(W.If, 'if');
         // A TLB miss of an aligned access: the page walk below; misaligned: JavaScript.
         if (size > 1) { f.get(A).i32(size - 1).op(W.I32And).open(W.If, 'if'); slow(); f.end(); }
-        f.i32(store ? 1 : 0).set(ACC).br('walk');
+        f.i32(store ? ACC_STORE : ACC_LOAD).set(ACC).br('walk');
         f.end();
         if (!store) f.get(RD);
         f.get(T).mem(W.I32Load, 2, store ? HartSlot.STORE_OFF : HartSlot.LOAD_OFF);
@@ -356,10 +359,10 @@ function body(): Body {
         const lr = k === Op.LR_W;
         rs1(); f.op(W.LocalTee).uleb(A).i32(12).op(W.I32ShrU).get(TM).op(W.I32And).i32(2).op(W.I32Shl).get(S).op(W.I32Add).set(T);
         f.get(A).i32(3).op(W.I32And).open(W.If, 'if'); slow(); f.end(); // misaligned: JavaScript raises the fault
-        // A TLB miss: the page walk, as for loads and stores (an SC's own reservation does not stop it: ACC 3).
+        // A TLB miss: the page walk, as for loads and stores.
         f.get(T).mem(W.I32Load, 2, lr ? HartSlot.LOAD_TAG : HartSlot.STORE_TAG);
         f.get(A).i32(12).op(W.I32ShrU).get(CX).op(W.I32Or, W.I32Ne);
-        f.open(W.If, 'if'); f.i32(lr ? 0 : k === Op.SC_W ? 3 : 1).set(ACC).br('walk'); f.end();
+        f.open(W.If, 'if'); f.i32(lr ? ACC_LOAD : k === Op.SC_W ? ACC_SC : ACC_STORE).set(ACC).br('walk'); f.end();
         f.get(T).mem(W.I32Load, 2, lr ? HartSlot.LOAD_OFF : HartSlot.STORE_OFF).get(A).i32(4095).op(W.I32And, W.I32Add).set(A);
         if (lr) {
           f.get(A).op(0xfe, 0x10, 2, 0).set(B); // i32.atomic.load
